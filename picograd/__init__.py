@@ -1,0 +1,44 @@
+"""picograd: a tiny scalar autograd engine whose ops are plugins."""
+
+from ._version import __version__
+from .engine import OpError, Value, no_grad
+from .hookspecs import hookimpl
+from .op import Op
+from .registry import (
+    OpConflictError,
+    PluginError,
+    PluginWarning,
+    Registry,
+    UnknownOpError,
+    active_registry,
+    use_registry,
+)
+
+
+def register_plugin(plugin: object, name: str | None = None):
+    """Register a plugin object or module in-process; returns a handle (a context manager)."""
+    return active_registry().register_plugin(plugin, name)
+
+
+def prefer(op_name: str, provider: str) -> None:
+    """Choose which plugin (or distribution) provides an op name two plugins claim."""
+    active_registry().prefer(op_name, provider)
+
+
+__all__ = [
+    "Op",
+    "OpConflictError",
+    "OpError",
+    "PluginError",
+    "PluginWarning",
+    "Registry",
+    "UnknownOpError",
+    "Value",
+    "__version__",
+    "active_registry",
+    "hookimpl",
+    "no_grad",
+    "prefer",
+    "register_plugin",
+    "use_registry",
+]

@@ -1,0 +1,202 @@
+"""The checking kit: one gradient checker for every op, built-in or plugin.
+
+    from picograd.testing import gradcheck, check_op
+
+    gradcheck(lambda x, y: (x * y).tanh(), [0.5, -1.5])   # any function of Values
+    check_op("gelu")                                      # the whole contract of one op
+
+Both compare the engine's gradients with float64 central finite differences and raise
+``GradcheckError`` naming the op, the input and both numbers when they disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .engine import Value
+from .op import Op
+from .registry import active_registry
+
+DEFAULT_SAMPLES = (0.7, -0.4, 1.3, -1.1)  # where an op without samples is checked
+
+
+class GradcheckError(AssertionError):
+    """The analytic gradient disagrees with finite differences, or the contract is broken."""
+
+
+def numeric_gradient(f: Callable[[Sequence[float]], float], xs: Sequence[float],
+                     eps: float = 1e-6) -> list[float]:
+    """d f / d x_i by central differences, a step of ``eps`` scaled to each x_i."""
+    grads = []
+    for i, x in enumerate(xs):
+        h = eps * max(1.0, abs(x))
+        up, down = list(xs), list(xs)
+        up[i], down[i] = x + h, x - h
+        grads.append((f(up) - f(down)) / (2 * h))
+    return grads
+
+
+def _close(a: float, b: float, atol: float, rtol: float) -> bool:
+    return abs(a - b) <= atol + rtol * abs(b)
+
+
+def gradcheck(fn: Callable[..., Value], inputs: Sequence[float], *, eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-4, name: str | None = None) -> list[float]:
+    """Check ``fn``'s gradients at ``inputs`` against finite differences; return them.
+
+    ``fn`` takes one Value per input and returns a Value (a scalar).
+    """
+    label = name or getattr(fn, "__name__", "function")
+    xs = [float(x) for x in inputs]
+    values = [Value(x) for x in xs]
+    out = fn(*values)
+    out.backward()
+    analytic = [v.grad for v in values]
+
+    def f(point: Sequence[float]) -> float:
+        return float(fn(*[Value(p) for p in point]).data)
+
+    numeric = numeric_gradient(f, xs, eps)
+    for i, (a, n) in enumerate(zip(analytic, numeric)):
+        if not (math.isfinite(a) and _close(a, n, atol, rtol)):
+            raise GradcheckError(
+                f"{label} at {tuple(xs)}: d/dx{i} is {a!r} by backward but {n!r} by "
+                f"finite differences"
+            )
+    return analytic
+
+
+@dataclass
+class CheckResult:
+    """One contract check of one op: what ``picograd check`` prints a row for."""
+
+    op: str
+    provider: str
+    check: str
+    ok: bool
+    detail: str = ""
+
+
+def check_op(op: Op | str, *, batch: bool = True) -> list[CheckResult]:
+    """Run every contract check on one op; raise GradcheckError if any fails.
+
+    Checks: forward returns a number and is deterministic; backward returns one
+    gradient per input; gradients match finite differences at each sample (and
+    through the engine); attributes are keywords, never differentiated; and, with
+    ``batch``, the op gives the same values and gradients on numpy arrays.
+    """
+    results = run_checks(op, batch=batch)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        lines = "; ".join(f"{r.check}: {r.detail}" for r in failed)
+        raise GradcheckError(f"op '{failed[0].op}' ({failed[0].provider}) failed {lines}")
+    return results
+
+
+def run_checks(op: Op | str, *, batch: bool = True) -> list[CheckResult]:
+    """Like ``check_op`` but returns every result, passed or not, without raising."""
+    if isinstance(op, str):
+        op = active_registry().get(op)
+    results: list[CheckResult] = []
+
+    def record(check: str, fn: Callable[[], str | None]) -> None:
+        try:
+            detail = fn() or ""
+            results.append(CheckResult(op.name, op.provider, check, True, detail))
+        except Exception as e:  # a failed check is a row, not a crash
+            results.append(CheckResult(op.name, op.provider, check, False, _describe(e)))
+
+    samples = _samples(op)
+    if op.composite:
+        record("gradients", lambda: _check_engine_gradients(op, samples))
+        return results
+    bound = op.bind()
+    record("forward", lambda: _check_forward(bound, samples))
+    record("gradient count", lambda: _check_gradient_count(bound, samples))
+    record("gradients", lambda: _check_engine_gradients(op, samples))
+    if op.attrs:
+        record("attributes", lambda: _check_attributes(op, samples))
+    if batch:
+        record("batch", lambda: _check_batch(bound, samples))
+    return results
+
+
+def _describe(e: Exception) -> str:
+    return str(e) if isinstance(e, GradcheckError) else f"{type(e).__name__}: {e}"
+
+
+def _samples(op: Op) -> list[tuple]:
+    if op.samples:
+        return [tuple(float(x) for x in s) for s in op.samples]
+    n = op.arity or 3
+    return [tuple(DEFAULT_SAMPLES[(i + j) % len(DEFAULT_SAMPLES)] for j in range(n))
+            for i in range(2)]
+
+
+def _check_forward(op: Op, samples: list[tuple]) -> str:
+    for xs in samples:
+        y1, y2 = op.forward(*xs), op.forward(*xs)
+        if not isinstance(y1, (int, float)) or isinstance(y1, bool):
+            raise GradcheckError(f"forward{xs} returned {type(y1).__name__}, not a float")
+        if not (y1 == y2 or (math.isnan(y1) and math.isnan(y2))):
+            raise GradcheckError(f"forward{xs} is not deterministic: {y1!r} then {y2!r}")
+    return f"{len(samples)} sample(s)"
+
+
+def _check_gradient_count(op: Op, samples: list[tuple]) -> None:
+    for xs in samples:
+        grads = op.backward(1.0, op.forward(*xs), *xs)
+        if not isinstance(grads, tuple) or len(grads) != len(xs):
+            got = f"{len(grads)}" if isinstance(grads, tuple) else f"a {type(grads).__name__}"
+            raise GradcheckError(
+                f"backward{xs} must return a tuple of {len(xs)} gradient(s), got {got}"
+            )
+
+
+def _check_engine_gradients(op: Op, samples: list[tuple], **attrs: Any) -> str:
+    fn = _function(op)
+    for xs in samples:
+        gradcheck(lambda *vs: fn(*vs, **attrs), xs, name=op.label)
+    return f"{len(samples)} sample(s)"
+
+
+def _function(op: Op) -> Callable[..., Value]:
+    from .engine import op_function
+
+    return op_function(op)
+
+
+def _check_attributes(op: Op, samples: list[tuple]) -> str:
+    # Attributes are passed by keyword and never get a gradient: the gradient count
+    # stays one per input, and explicit defaults give the same numbers as none.
+    fn = _function(op)
+    for xs in samples:
+        plain, explicit = fn(*xs), fn(*xs, **dict(op.attrs))
+        if plain.data != explicit.data:
+            raise GradcheckError(f"explicit default attributes change forward{xs}")
+    _check_engine_gradients(op, samples, **dict(op.attrs))
+    return ", ".join(op.attrs)
+
+
+def _check_batch(op: Op, samples: list[tuple]) -> str:
+    import numpy as np
+
+    columns = [np.array(c, dtype=float) for c in zip(*samples)]
+    arrays = op.for_arrays()
+    ys = arrays.forward(*columns)
+    grads = arrays.backward(np.ones(len(samples)), ys, *columns)
+    for k, xs in enumerate(samples):
+        y = op.forward(*xs)
+        if not _close(float(np.asarray(ys)[k]), y, 1e-12, 1e-9):
+            raise GradcheckError(f"array forward{xs} gives {np.asarray(ys)[k]!r}, scalar {y!r}")
+        scalar = op.backward(1.0, y, *xs)
+        for i, (ga, gs) in enumerate(zip(grads, scalar)):
+            if not _close(float(np.asarray(ga)[k]), float(gs), 1e-12, 1e-9):
+                raise GradcheckError(
+                    f"array backward{xs}: d/dx{i} is {np.asarray(ga)[k]!r}, scalar {gs!r}"
+                )
+    how = "vectorized" if op.vectorized else "array_forward" if op.array_forward else "elementwise"
+    return f"{len(samples)} sample(s), {how}"

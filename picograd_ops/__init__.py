@@ -1,0 +1,171 @@
+"""picograd's built-in ops, registered through the same hook as any third-party plugin.
+
+Each row is ``Op(name, forward, backward, ...)``. The calling convention (see
+``picograd.op``): ``forward(*xs) -> y`` on plain floats, and
+``backward(g, y, *xs) -> (g * dy/dx1, ...)``, one gradient per input.
+``vectorized=True`` marks rows whose plain arithmetic also works on numpy arrays;
+the others name their numpy forward (``array_forward``) for batch mode.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+
+import numpy as np
+
+from picograd import Op, hookimpl
+
+from .losses import LOSSES
+
+# ---- arithmetic ----------------------------------------------------------------------
+
+def pow_fwd(a: float, b: float) -> float:
+    if a == 0.0 and b < 0.0:
+        raise ZeroDivisionError("0 cannot be raised to a negative power")
+    if a < 0.0 and not float(b).is_integer():
+        raise ValueError("a negative base needs an integer exponent (the result is not real)")
+    return a**b
+
+
+def pow_bwd(g, y, a, b):
+    # d/da a^b = b a^(b-1);  d/db a^b = a^b ln a, which only exists for a > 0.
+    # NOTE: at a = 0 the exponent's gradient is 0 (0^b is flat in b for b > 0).
+    da = 0.0 if b == 0.0 else g * b * a ** (b - 1)
+    db = g * y * math.log(a) if a > 0.0 else (0.0 if a == 0.0 else math.nan)
+    return da, db
+
+
+def pow_array_fwd(a, b):
+    return np.power(a, b)
+
+
+def pow_array_bwd(g, y, a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        da = np.where(b == 0.0, 0.0, g * b * np.power(a, b - 1.0))
+        db = np.where(a > 0.0, g * y * np.log(np.where(a > 0.0, a, 1.0)),
+                      np.where(a == 0.0, 0.0, np.nan))
+    return da, db
+
+
+def div_fwd(a: float, b: float) -> float:
+    if b == 0.0:
+        raise ZeroDivisionError("division by zero")
+    return a / b
+
+
+ARITHMETIC = [
+    Op("add", operator.add, lambda g, y, a, b: (g, g), arity=2, vectorized=True,
+       samples=[(1.5, -2.0)], doc="a + b"),
+    Op("sub", operator.sub, lambda g, y, a, b: (g, -g), arity=2, vectorized=True,
+       samples=[(1.5, -2.0)], doc="a - b"),
+    Op("mul", operator.mul, lambda g, y, a, b: (g * b, g * a), arity=2, vectorized=True,
+       samples=[(1.5, -2.0)], doc="a * b"),
+    Op("div", div_fwd, lambda g, y, a, b: (g / b, -g * y / b),  # d(a/b)/db = -a/b^2
+       arity=2, array_forward=operator.truediv,
+       array_backward=lambda g, y, a, b: (g / b, -g * y / b),
+       samples=[(1.5, -2.0), (-3.0, 0.5)], doc="a / b"),
+    Op("pow", pow_fwd, pow_bwd, arity=2, array_forward=pow_array_fwd,
+       array_backward=pow_array_bwd,
+       samples=[(1.5, 2.0), (2.0, -1.5), (0.7, 0.5)], doc="a ** b"),
+    Op("neg", operator.neg, lambda g, y, x: (-g,), vectorized=True, samples=[(1.5,)],
+       doc="-x"),
+]
+
+
+# ---- elementwise math ------------------------------------------------------------------
+
+def log_fwd(x: float) -> float:
+    if x <= 0.0:
+        raise ValueError("log is only defined for x > 0")
+    return math.log(x)
+
+
+def sqrt_fwd(x: float) -> float:
+    if x < 0.0:
+        raise ValueError("sqrt is only defined for x >= 0")
+    return math.sqrt(x)
+
+
+def sqrt_bwd(g, y, x):
+    if y == 0.0:
+        raise ZeroDivisionError("the gradient of sqrt at 0 is infinite")
+    return (g * 0.5 / y,)  # d/dx sqrt(x) = 1 / (2 sqrt(x))
+
+
+def abs_bwd(g, y, x):
+    return (g * _sign(x),)
+
+
+def _sign(x):
+    # NOTE: abs has a kink at 0; like PyTorch we use the subgradient 0 there.
+    return (x > 0) - (x < 0)
+
+
+def exp_bwd(g, y, x):
+    return (g * y,)  # d/dx e^x = e^x, which forward already computed
+
+
+MATH = [
+    Op("exp", math.exp, exp_bwd, array_forward=np.exp, array_backward=exp_bwd,
+       samples=[(0.5,), (-2.0,)], doc="e ** x"),
+    Op("log", log_fwd, lambda g, y, x: (g / x,), array_forward=np.log,
+       array_backward=lambda g, y, x: (g / x,), samples=[(0.5,), (3.0,)],
+       doc="natural logarithm, x > 0"),
+    Op("sqrt", sqrt_fwd, sqrt_bwd, array_forward=np.sqrt,
+       array_backward=lambda g, y, x: (g * 0.5 / y,), samples=[(0.5,), (4.0,)],
+       doc="square root, x >= 0"),
+    Op("abs", abs, abs_bwd, array_forward=np.abs,
+       array_backward=lambda g, y, x: (g * np.sign(x),), samples=[(1.5,), (-0.5,)],
+       doc="|x|"),
+]
+
+
+# ---- activations -------------------------------------------------------------------
+
+def relu_fwd(x: float) -> float:
+    return x if x > 0.0 else 0.0
+
+
+def relu_bwd(g, y, x):
+    # NOTE: relu has a kink at 0; its gradient there is 0, as in micrograd.
+    return (g * (y > 0.0),)
+
+
+def tanh_bwd(g, y, x):
+    return (g * (1.0 - y * y),)  # d/dx tanh(x) = 1 - tanh(x)^2
+
+
+def sigmoid_fwd(x: float) -> float:
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # the same value, written so exp never overflows
+    return e / (1.0 + e)
+
+
+def sigmoid_array_fwd(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def sigmoid_bwd(g, y, x):
+    return (g * y * (1.0 - y),)  # d/dx s(x) = s(x) (1 - s(x))
+
+
+ACTIVATIONS = [
+    Op("relu", relu_fwd, relu_bwd, kind="activation",
+       array_forward=lambda x: np.maximum(x, 0.0), array_backward=relu_bwd,
+       samples=[(1.5,), (-0.5,)], doc="max(x, 0)"),
+    Op("tanh", math.tanh, tanh_bwd, kind="activation", array_forward=np.tanh,
+       array_backward=tanh_bwd, samples=[(0.5,), (-1.2,)], doc="hyperbolic tangent"),
+    Op("sigmoid", sigmoid_fwd, sigmoid_bwd, kind="activation",
+       array_forward=sigmoid_array_fwd, array_backward=sigmoid_bwd,
+       samples=[(0.5,), (-3.0,)], doc="1 / (1 + e ** -x)"),
+]
+
+
+@hookimpl
+def picograd_register_ops(register: Callable[..., None]) -> None:
+    for op in ARITHMETIC + MATH + ACTIVATIONS + LOSSES:
+        register(op)
