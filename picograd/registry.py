@@ -113,7 +113,7 @@ class Registry:
         self._preferred: dict[str, str] = {}
         self._table: dict[str, Op] = {}
         self._conflicts: dict[str, list[Op]] = {}
-        self._loaded = False
+        self._loaded = self._loading = False
         self._lock = threading.RLock()
 
     @property
@@ -133,23 +133,32 @@ class Registry:
         with self._lock:
             if self._loaded:
                 return False
-            for pref in self._environ.get("PICOGRAD_PREFER", "").split(","):
-                if "=" in pref:
-                    op_name, provider = (s.strip() for s in pref.split("=", 1))
-                    self._preferred[op_name] = provider
-            if self._builtins:
-                info = PluginInfo(BUILTIN_MODULE, "picograd", __version__,
-                                  f"{BUILTIN_MODULE}", source="builtin")
-                self._load_plugin(info, lambda: __import__(BUILTIN_MODULE))
-            if self._entry_points:
-                for ep, info in self._discover():
-                    if info.status == "blocked":
-                        self.plugins[info.name] = info
-                    else:
-                        self._load_plugin(info, ep.load)
-            self._loaded = True
-            self._rebuild()
+            if self._loading:  # a plugin used an op while being imported
+                raise PluginError("ops are not available while plugins are loading")
+            self._loading = True
+            try:
+                self._load_all()
+            finally:
+                self._loading = False
+                self._loaded = True  # only now may other threads use the table
             return True
+
+    def _load_all(self) -> None:
+        for pref in self._environ.get("PICOGRAD_PREFER", "").split(","):
+            if "=" in pref:
+                op_name, provider = (s.strip() for s in pref.split("=", 1))
+                self._preferred[op_name] = provider
+        if self._builtins:
+            info = PluginInfo(BUILTIN_MODULE, "picograd", __version__,
+                              f"{BUILTIN_MODULE}", source="builtin")
+            self._load_plugin(info, lambda: __import__(BUILTIN_MODULE))
+        if self._entry_points:
+            for ep, info in self._discover():
+                if info.status == "blocked":
+                    self.plugins[info.name] = info
+                else:
+                    self._load_plugin(info, ep.load)
+        self._rebuild()
 
     def _discover(self) -> Iterator[tuple[metadata.EntryPoint, PluginInfo]]:
         allow = _names(self._environ.get("PICOGRAD_PLUGINS"))
