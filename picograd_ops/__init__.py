@@ -18,6 +18,7 @@ import numpy as np
 from picograd import Op, hookimpl
 
 from .losses import LOSSES
+from .nn_ops import NN_OPS
 
 # ---- arithmetic ----------------------------------------------------------------------
 
@@ -167,5 +168,5 @@ ACTIVATIONS = [
 
 @hookimpl
 def picograd_register_ops(register: Callable[..., None]) -> None:
-    for op in ARITHMETIC + MATH + ACTIVATIONS + LOSSES:
+    for op in ARITHMETIC + MATH + ACTIVATIONS + LOSSES + NN_OPS:
         register(op)
