@@ -3,6 +3,7 @@
 from ._version import __version__
 from .engine import OpError, Value, no_grad
 from .hookspecs import hookimpl
+from .nn import MLP, Layer, Module, Neuron
 from .op import Op
 from .registry import (
     OpConflictError,
@@ -26,6 +27,10 @@ def prefer(op_name: str, provider: str) -> None:
 
 
 __all__ = [
+    "Layer",
+    "MLP",
+    "Module",
+    "Neuron",
     "Op",
     "OpConflictError",
     "OpError",

@@ -17,12 +17,15 @@ from picograd import Op
 # ---- hinge: the SVM max-margin loss of micrograd's demo, targets in {-1, +1} ----------
 
 def hinge_fwd(s: float, t: float) -> float:
-    return max(0.0, 1.0 - t * s)
+    y = 1.0 - t * s
+    return 0.0 if y <= 0.0 else y  # max(0, y), but NaN stays NaN
 
 
 def hinge_bwd(g, y, s, t):
     # NOTE: the kink at t*s = 1 gets the gradient 0, like relu at 0 (and micrograd).
-    return (-g * t, -g * s) if y > 0.0 else (0.0, 0.0)
+    if y > 0.0:
+        return -g * t, -g * s
+    return (0.0, 0.0) if y == y else (y, y)  # at NaN, NaN
 
 
 def hinge_array_bwd(g, y, s, t):

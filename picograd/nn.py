@@ -1,0 +1,278 @@
+"""Neurons, layers and MLPs, as in micrograd's nn.py: only the import line changes.
+
+    from picograd.nn import MLP
+    model = MLP(2, [16, 16, 1])                 # relu hidden layers, a linear output
+    score = model([0.5, -1.0])                  # one sample: a Value
+    scores = model(X)                           # X: numpy (batch, nin) -> Value (batch,)
+
+Beyond micrograd: ``activation=`` takes any registered activation by name (plugins
+included), ``seed=`` or ``rng=`` makes the initial weights reproducible, and
+``fused=False`` builds every multiply and add as its own node (to see them in a drawn
+graph) instead of one ``weighted_sum`` node per neuron. ``save``/``load`` keep a
+model in a JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .engine import OPS, Value
+from .registry import active_registry
+
+FORMAT = "picograd-mlp"
+FORMAT_VERSION = 1
+
+
+class Module:
+    """Anything with parameters: ``zero_grad()`` clears their gradients."""
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = 0.0
+
+    def parameters(self) -> list[Value]:
+        return []
+
+
+def activations() -> list[str]:
+    """The names usable as ``activation=``: registered ops of kind "activation"."""
+    return sorted(n for n, op in active_registry().ops.items() if op.kind == "activation")
+
+
+def check_activation(name: str) -> str:
+    """``name`` if it is a registered activation, else a ValueError listing them."""
+    op = active_registry().ops.get(name) if isinstance(name, str) else None
+    if op is None or op.kind != "activation":
+        raise ValueError(
+            f"unknown activation {name!r}; available activations: {', '.join(activations())}"
+        )
+    return name
+
+
+def _rng(seed: int | None, rng: random.Random | None) -> Any:
+    if seed is not None and rng is not None:
+        raise TypeError("pass seed= or rng=, not both")
+    if rng is not None:
+        return rng
+    # No seed: the global `random` module, as micrograd does (random.seed() works alike).
+    return random if seed is None else random.Random(seed)
+
+
+class Neuron(Module):
+    """``act(b + sum(w_i * x_i))``, with weights drawn uniformly from [-1, 1]."""
+
+    def __init__(self, nin: int, nonlin: bool = True, *, activation: str = "relu",
+                 fused: bool = True, seed: int | None = None,
+                 rng: random.Random | None = None) -> None:
+        rng = _rng(seed, rng)
+        self.w = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self.nonlin = nonlin
+        self.activation = check_activation(activation)
+        self.fused = fused
+
+    def __call__(self, x: Sequence[Any]) -> Value:
+        if len(x) != len(self.w):
+            raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
+        if self.fused:  # one node: b + w1 x1 + ... + wn xn
+            act = OPS.weighted_sum(self.b, *self.w, *x)
+        else:  # micrograd's way: a node for every multiply and every add
+            act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        return getattr(OPS, self.activation)(act) if self.nonlin else act
+
+    def parameters(self) -> list[Value]:
+        return self.w + [self.b]
+
+    def __repr__(self) -> str:
+        if not self.nonlin:
+            kind = "Linear"
+        else:
+            kind = "ReLU" if self.activation == "relu" else self.activation.capitalize()
+        return f"{kind}Neuron({len(self.w)})"
+
+
+class Layer(Module):
+    """``nout`` neurons reading the same inputs; one output is returned bare."""
+
+    def __init__(self, nin: int, nout: int, *, seed: int | None = None,
+                 rng: random.Random | None = None, **kwargs: Any) -> None:
+        rng = _rng(seed, rng)  # one generator for all neurons, so they differ
+        self.neurons = [Neuron(nin, rng=rng, **kwargs) for _ in range(nout)]
+
+    def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
+        out = [n(x) for n in self.neurons]
+        return out[0] if len(out) == 1 else out
+
+    def parameters(self) -> list[Value]:
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self) -> str:
+        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+
+class MLP(Module):
+    """A multi-layer perceptron: hidden layers use ``activation``, the last is linear."""
+
+    def __init__(self, nin: int, nouts: Sequence[int], *, activation: str = "relu",
+                 fused: bool = True, seed: int | None = None,
+                 rng: random.Random | None = None) -> None:
+        sizes = [nin, *nouts]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+            raise ValueError(f"MLP sizes must be positive ints, got nin={nin!r}, nouts={nouts!r}")
+        rng = _rng(seed, rng)
+        self.nin, self.nouts, self.activation = nin, list(nouts), check_activation(activation)
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], nonlin=i != len(nouts) - 1, activation=activation,
+                  fused=fused, rng=rng)
+            for i in range(len(nouts))
+        ]
+
+    def __call__(self, x: Any) -> Value | list[Value]:
+        """One sample (a sequence of ``nin`` numbers or Values), or a 2-D numpy batch."""
+        if _is_batch(x):
+            if x.shape[1] != self.nin:
+                raise ValueError(f"MLP takes {self.nin} inputs, got a batch of shape {x.shape}")
+            x = [Value(column, requires_grad=False) for column in x.T]  # one Value per input
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self) -> list[Value]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __repr__(self) -> str:
+        return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"
+
+    def save(self, path: str | os.PathLike) -> None:
+        save(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MLP:
+        return load(path)
+
+
+def _is_batch(x: Any) -> bool:
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(x, np.ndarray) and x.ndim == 2
+
+
+# ---------------------------------------------------------------------------------------
+# Saving and loading: JSON with a format version, written atomically; never pickle.
+# ---------------------------------------------------------------------------------------
+
+class ModelFileError(ValueError):
+    """A model file could not be written, read or understood; names the file and why."""
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {problem}")
+        self.path, self.problem = os.fspath(path), problem
+
+
+def save(model: MLP, path: str | os.PathLike) -> None:
+    """Write ``model``'s architecture and weights to ``path`` as JSON, atomically.
+
+    The file is written next to its destination and renamed over it, so a crash
+    mid-save leaves the old file (or none), never a truncated one.
+    """
+    if not isinstance(model, MLP):
+        raise TypeError(f"save() takes an MLP, got {type(model).__name__}")
+    weights = [[{"w": [w.data for w in n.w], "b": n.b.data} for n in layer.neurons]
+               for layer in model.layers]
+    doc = {"format": FORMAT, "version": FORMAT_VERSION, "nin": model.nin,
+           "nouts": model.nouts, "activation": model.activation, "layers": weights}
+    try:
+        text = json.dumps(doc, allow_nan=False)  # floats as repr: they load back exactly
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(path, f"cannot save: weights must be finite floats ({e})") from e
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path: str | os.PathLike) -> MLP:
+    """Read a model written by ``save``; a malformed or mismatched file is a ModelFileError."""
+    def bad(problem: str) -> ModelFileError:
+        return ModelFileError(path, problem)
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise bad(f"cannot read the model file ({e})") from e
+    try:
+        doc = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:
+        raise bad(f"not valid JSON ({e}); the file may be truncated or not a model") from e
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise bad(f"not a picograd model file (expected \"format\": \"{FORMAT}\")")
+    version = doc.get("version")
+    if not _is_int(version) or version < 1:
+        raise bad(f"bad format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise bad(f"format version {version} is newer than this picograd reads "
+                  f"({FORMAT_VERSION}); upgrade picograd")
+    nin, nouts, activation = doc.get("nin"), doc.get("nouts"), doc.get("activation")
+    if not _is_int(nin) or nin < 1:
+        raise bad(f"'nin' must be a positive int, got {nin!r}")
+    if not isinstance(nouts, list) or not nouts or not all(_is_int(n) and n > 0 for n in nouts):
+        raise bad(f"'nouts' must be a non-empty list of positive ints, got {nouts!r}")
+    try:
+        check_activation(activation)
+    except ValueError as e:
+        raise bad(str(e)) from None
+    layers = doc.get("layers")
+    sizes = [nin, *nouts]
+    if not isinstance(layers, list) or len(layers) != len(nouts):
+        raise bad(f"'layers' must list {len(nouts)} layers of weights")
+    numbers = []  # every weight and bias, in the order of model.parameters()
+    for i, saved in enumerate(layers):
+        if not isinstance(saved, list) or len(saved) != nouts[i]:
+            raise bad(f"layer {i} must have {nouts[i]} neurons")
+        for j, entry in enumerate(saved):
+            where = f"layer {i}, neuron {j}"
+            if not isinstance(entry, dict) or set(entry) != {"w", "b"}:
+                raise bad(f"{where}: expected an object with exactly 'w' and 'b'")
+            w = entry["w"]
+            if not isinstance(w, list) or len(w) != sizes[i]:
+                raise bad(f"{where}: 'w' must be a list of {sizes[i]} numbers")
+            for number in [*w, entry["b"]]:
+                if not _is_number(number):
+                    raise bad(f"{where}: {number!r} is not a finite number")
+                numbers.append(float(number))
+    model = MLP(nin, nouts, activation=activation, rng=random.Random(0))
+    for p, number in zip(model.parameters(), numbers, strict=True):
+        p.data = number
+    return model
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")

@@ -1,0 +1,118 @@
+"""Optimizers: they read each parameter's ``.grad`` and update its ``.data``.
+
+    opt = SGD(model.parameters(), lr=linear_decay(1.0, 0.1, steps=100))
+    for k in range(100):
+        loss = ...
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+``lr`` is a number, or a schedule: a function of the step number (0, 1, ...) that
+returns the learning rate for that step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+from .engine import Value
+
+Schedule = Callable[[int], float]
+
+
+def linear_decay(start: float, end: float, steps: int) -> Schedule:
+    """A learning rate going linearly from ``start`` (step 0) towards ``end`` (step ``steps``).
+
+    micrograd's demo uses ``linear_decay(1.0, 0.1, 100)``: lr = 1.0 - 0.9 * k / 100.
+    """
+    if steps < 1:
+        raise ValueError(f"linear_decay needs steps >= 1, got {steps}")
+
+    def schedule(k: int) -> float:
+        return start - (start - end) * k / steps
+
+    return schedule
+
+
+class Optimizer:
+    """What every optimizer shares: the parameters, the learning rate, a step count."""
+
+    def __init__(self, params: Iterable[Value], lr: float | Schedule) -> None:
+        self.params = list(params)
+        if not self.params or not all(isinstance(p, Value) for p in self.params):
+            raise TypeError("an optimizer needs a non-empty list of Values (model.parameters())")
+        if not callable(lr) and not (isinstance(lr, (int, float)) and math.isfinite(lr)
+                                     and lr > 0):
+            raise ValueError(f"lr must be a positive number or a schedule, got {lr!r}")
+        self.lr = lr
+        self.steps = 0  # how many step() calls so far: the schedule's argument
+
+    def current_lr(self) -> float:
+        """The learning rate the next ``step()`` uses."""
+        return float(self.lr(self.steps)) if callable(self.lr) else float(self.lr)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum and weight decay.
+
+    g = grad + weight_decay * w;  v = momentum * v + g;  w -= lr * v   (PyTorch's form)
+    """
+
+    def __init__(self, params: Iterable[Value], lr: float | Schedule = 0.01, *,
+                 momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        if weight_decay < 0.0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        self.momentum, self.weight_decay = momentum, weight_decay
+        self.velocity = [0.0] * len(self.params)
+
+    def step(self) -> None:
+        lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
+        for i, p in enumerate(self.params):
+            g = p.grad + wd * p.data if wd else p.grad
+            if mu:
+                g = self.velocity[i] = mu * self.velocity[i] + g
+            p.data -= lr * g
+        self.steps += 1
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015): steps scaled by running moments of the gradient.
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w -= lr m^ / (sqrt(v^) + eps),
+    where m^ = m / (1 - b1^t) and v^ = v / (1 - b2^t) undo the moments' start at 0.
+    """
+
+    def __init__(self, params: Iterable[Value], lr: float | Schedule = 0.001, *,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        b1, b2 = betas
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ValueError(f"betas must be in [0, 1), got {betas!r}")
+        if eps <= 0.0 or weight_decay < 0.0:
+            raise ValueError("eps must be > 0 and weight_decay >= 0")
+        self.betas, self.eps, self.weight_decay = (b1, b2), eps, weight_decay
+        self.m = [0.0] * len(self.params)
+        self.v = [0.0] * len(self.params)
+
+    def step(self) -> None:
+        lr, (b1, b2), eps, wd = self.current_lr(), self.betas, self.eps, self.weight_decay
+        t = self.steps + 1
+        c1, c2 = 1.0 - b1**t, 1.0 - b2**t  # bias corrections
+        for i, p in enumerate(self.params):
+            g = p.grad + wd * p.data if wd else p.grad
+            self.m[i] = b1 * self.m[i] + (1.0 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1.0 - b2) * g * g
+            p.data -= lr * (self.m[i] / c1) / (math.sqrt(self.v[i] / c2) + eps)
+        self.steps += 1
