@@ -102,7 +102,7 @@ class Registry:
         self, *, builtins: bool = True, entry_points: bool = True,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.plugins: dict[str, PluginInfo] = {}
+        self._plugins: dict[str, PluginInfo] = {}
         self._builtins = builtins
         self._entry_points = entry_points
         self._environ = os.environ if environ is None else environ
@@ -114,7 +114,14 @@ class Registry:
         self._table: dict[str, Op] = {}
         self._conflicts: dict[str, list[Op]] = {}
         self._loaded = self._loading = False
+        self._error: PluginError | None = None  # strict mode: why loading failed
         self._lock = threading.RLock()
+
+    @property
+    def plugins(self) -> dict[str, PluginInfo]:
+        """Every plugin found, by name: loaded, blocked or failed (loads them first)."""
+        self.load()
+        return dict(self._plugins)
 
     @property
     def plugin_manager(self) -> pluggy.PluginManager:
@@ -127,17 +134,25 @@ class Registry:
     # -- loading -------------------------------------------------------------------------
 
     def load(self) -> bool:
-        """Load every plugin once and build the table; True if this call did it."""
+        """Load every plugin once and build the table; True if this call did it.
+
+        In strict mode a failure raises here, and again on every later use.
+        """
         if self._loaded:
+            if self._error is not None:
+                raise self._error
             return False
         with self._lock:
             if self._loaded:
-                return False
+                return self.load()
             if self._loading:  # a plugin used an op while being imported
                 raise PluginError("ops are not available while plugins are loading")
             self._loading = True
             try:
                 self._load_all()
+            except PluginError as e:
+                self._error = e
+                raise
             finally:
                 self._loading = False
                 self._loaded = True  # only now may other threads use the table
@@ -155,7 +170,7 @@ class Registry:
         if self._entry_points:
             for ep, info in self._discover():
                 if info.status == "blocked":
-                    self.plugins[info.name] = info
+                    self._plugins[info.name] = info
                 else:
                     self._load_plugin(info, ep.load)
         self._rebuild()
@@ -168,9 +183,13 @@ class Registry:
             dist = ep.dist.name if ep.dist is not None else "(unknown)"
             version = ep.dist.version if ep.dist is not None else ""
             found.setdefault((_norm(dist), ep.name), (ep, dist, version))
+        ep_names = [ep_name for _, ep_name in found]
         for key in sorted(found):  # a fixed order, whatever the install order
             ep, dist, version = found[key]
-            info = PluginInfo(ep.name, dist, version, ep.value)
+            # a plugin is named by its entry point, or "distribution:entry point" when
+            # two distributions chose the same entry-point name
+            name = ep.name if ep_names.count(ep.name) == 1 else f"{dist}:{ep.name}"
+            info = PluginInfo(name, dist, version, ep.value)
             names = {_norm(dist), _norm(ep.name)}
             if allow is not None and not names & allow:
                 info.status, info.error = "blocked", "not in PICOGRAD_PLUGINS"
@@ -181,7 +200,7 @@ class Registry:
     def _load_plugin(self, info: PluginInfo, load: Callable[[], Any],
                      raise_errors: bool = False) -> None:
         """Import one plugin and run its hook; all or nothing."""
-        self.plugins[info.name] = info
+        self._plugins[info.name] = info
         staged: dict[str, Op] = {}
         overrides: list[str] = []
         obj = None
@@ -202,7 +221,10 @@ class Registry:
                 self._pm.unregister(obj)
             info.status, info.error, info.ops = "failed", f"{type(e).__name__}: {e}", []
             message = f"picograd plugin '{info.name}' ({info.provider}) failed and was skipped: {e}"
-            if raise_errors or self.strict:
+            if raise_errors:  # in-process: the caller sees the error, nothing is kept
+                del self._plugins[info.name]
+                raise (type(e) if isinstance(e, PluginError) else PluginError)(message) from e
+            if self.strict:
                 raise PluginError(message) from e
             warnings.warn(message, PluginWarning, stacklevel=3)
             return
@@ -238,10 +260,14 @@ class Registry:
     def _check_in_process_names(self, info: PluginInfo, staged: dict[str, Op],
                                 overrides: list[str]) -> None:
         for name in staged:
-            if name in self._table and name not in overrides:
+            if name in overrides:
+                continue
+            if name in self._conflicts:
+                raise OpConflictError(_conflict_message(name, self._conflicts[name]))
+            if name in self._table:
                 raise OpConflictError(
                     f"op '{name}' is already provided by {self._table[name].provider}; "
-                    "pass override=True to register() to replace it"
+                    "pass override=True to replace it"
                 )
 
     # -- in-process plugins and choices --------------------------------------------------
@@ -255,17 +281,35 @@ class Registry:
         self.load()
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         with self._lock:
-            if name in self.plugins and self.plugins[name].status == "loaded":
+            if name in self._plugins and self._plugins[name].status == "loaded":
                 raise PluginError(f"a plugin named '{name}' is already registered")
             info = PluginInfo(name, "", "", source="in-process")
             self._load_plugin(info, lambda: plugin, raise_errors=True)
             self._rebuild()
         return PluginHandle(self, name)
 
+    def register_op(self, op: Op, *, override: bool = False) -> PluginHandle:
+        """Register one op as an in-process plugin named after it (notebooks).
+
+        The same validation and conflict rules as for any plugin. Registering an op
+        of the same name this way again (re-running a notebook cell) replaces it.
+        """
+        self.load()
+        with self._lock:
+            previous = self._pm.get_plugin(op.name)
+            if isinstance(previous, _OneOp):
+                self.unregister(op.name)
+            try:
+                return self.register_plugin(_OneOp(op, override), op.name)
+            except Exception:
+                if isinstance(previous, _OneOp):  # keep the old one if the new one fails
+                    self.register_plugin(previous, op.name)
+                raise
+
     def unregister(self, name: str) -> None:
         """Remove a plugin's ops from the table."""
         with self._lock:
-            info = self.plugins.pop(name, None)
+            info = self._plugins.pop(name, None)
             if info is None:
                 raise KeyError(f"no plugin named '{name}'")
             plugin = self._pm.get_plugin(name)
@@ -315,7 +359,7 @@ class Registry:
         wanted = self._preferred.get(name)
         if wanted is not None:
             for plugin_name, op in providers.items():
-                info = self.plugins[plugin_name]
+                info = self._plugins[plugin_name]
                 if _norm(wanted) in (_norm(plugin_name), _norm(info.distribution)):
                     return op
         if BUILTIN_MODULE in providers:
@@ -353,6 +397,17 @@ class Registry:
     def unknown_op_error(self, name: str) -> UnknownOpError:
         available = ", ".join(sorted(self._table)) or "none"
         return UnknownOpError(f"no op named '{name}' is registered (available: {available})")
+
+
+class _OneOp:
+    """The in-process plugin ``register_op`` makes for one op."""
+
+    def __init__(self, op: Op, override: bool) -> None:
+        self.op, self.override = op, override
+
+    @hookspecs.hookimpl
+    def picograd_register_ops(self, register: Callable[..., None]) -> None:
+        register(self.op, override=self.override)
 
 
 class PluginHandle:
@@ -428,6 +483,35 @@ def active_registry() -> Registry:
             if _active is None:
                 _active = Registry()
     return _active
+
+
+def register_op(op: Op | None = None, /, *, override: bool = False, **fields: Any) -> Any:
+    """Register one op in the active registry at once: a one-op in-process plugin.
+
+        picograd.register_op(Op("cube", lambda x: x**3, lambda g, y, x: (3 * x * x * g,)))
+
+    returns a handle (``handle.unregister()``, or use it as a context manager). As a
+    decorator it takes the Op's other fields and makes the function the forward;
+    without ``backward`` the op is composite (the function receives Values):
+
+        @picograd.register_op(kind="activation")
+        def swish(x):
+            return x * x.sigmoid()
+
+    The function comes back unchanged, with ``swish.unregister()`` attached.
+    """
+    if op is not None:
+        if fields:
+            raise TypeError("register_op(Op(...)) takes no other fields; put them in the Op")
+        return active_registry().register_op(op, override=override)
+
+    def decorate(forward: Callable[..., Any]) -> Callable[..., Any]:
+        one = Op(**{"name": forward.__name__, **fields, "forward": forward})
+        handle = active_registry().register_op(one, override=override)
+        forward.unregister = handle.unregister  # type: ignore[attr-defined]
+        return forward
+
+    return decorate
 
 
 @contextmanager

@@ -1,0 +1,173 @@
+"""picograd-activations: gelu, silu, swish, softplus, elu, leaky_relu, mish, softsign.
+
+Every row follows the op contract (``picograd.op``): ``forward(x, **attrs)`` on a
+float, ``backward(g, y, x, **attrs)`` returning one gradient. Each has a numpy
+twin for batch mode except gelu: numpy has no erf, so gelu deliberately runs on
+arrays through picograd's element-by-element fallback.
+
+Numerically careful forms: softplus is max(x, 0) + log1p(e^-|x|) and sigmoid picks
+the side where e^... cannot overflow, so softplus, silu and mish are finite for any
+float x.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from picograd import Op, hookimpl
+
+SQRT_2 = math.sqrt(2.0)
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)  # the same value, written so exp never overflows
+    return e / (1.0 + e)
+
+
+def _np_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _softplus(x: float) -> float:
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))  # log(1 + e^x), never overflows
+
+
+def _np_softplus(x):
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+# ---- gelu: x * Phi(x), the EXACT form with the normal CDF Phi (not the tanh fit) ----
+
+def gelu_fwd(x: float) -> float:
+    return 0.5 * x * (1.0 + math.erf(x / SQRT_2))
+
+
+def gelu_bwd(g, y, x):
+    # d/dx x Phi(x) = Phi(x) + x phi(x), phi the standard normal density
+    cdf = 0.5 * (1.0 + math.erf(x / SQRT_2))
+    return (g * (cdf + x * math.exp(-0.5 * x * x) / SQRT_2PI),)
+
+
+# ---- silu / swish: x * sigmoid(beta x) ----------------------------------------------
+
+def swish_fwd(x: float, beta: float = 1.0) -> float:
+    return x * _sigmoid(beta * x)
+
+
+def swish_bwd(g, y, x, beta=1.0):
+    s = _sigmoid(beta * x)
+    return (g * (s + beta * x * s * (1.0 - s)),)  # s + x s' with s' = beta s (1 - s)
+
+
+def np_swish_fwd(x, beta=1.0):
+    return x * _np_sigmoid(beta * x)
+
+
+def np_swish_bwd(g, y, x, beta=1.0):
+    s = _np_sigmoid(beta * x)
+    return (g * (s + beta * x * s * (1.0 - s)),)
+
+
+# ---- softplus: log(1 + e^x) --------------------------------------------------------
+
+def softplus_bwd(g, y, x):
+    return (g * _sigmoid(x),)  # d/dx log(1 + e^x) = sigmoid(x)
+
+
+# ---- elu: x for x > 0, alpha (e^x - 1) otherwise --------------------------------------
+
+def elu_fwd(x: float, alpha: float = 1.0) -> float:
+    return x if x > 0.0 else alpha * math.expm1(x)
+
+
+def elu_bwd(g, y, x, alpha=1.0):
+    # NOTE: at 0 (a kink unless alpha = 1) we use the left side: alpha e^0 = alpha.
+    return (g if x > 0.0 else g * alpha * math.exp(x),)
+
+
+def np_elu_fwd(x, alpha=1.0):
+    return np.where(x > 0.0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def np_elu_bwd(g, y, x, alpha=1.0):
+    return (np.where(x > 0.0, g, g * alpha * np.exp(np.minimum(x, 0.0))),)
+
+
+# ---- leaky_relu: x for x > 0, slope x otherwise ---------------------------------------
+
+def leaky_relu_fwd(x: float, slope: float = 0.01) -> float:
+    return x if x > 0.0 else slope * x
+
+
+def leaky_relu_bwd(g, y, x, slope=0.01):
+    # NOTE: the kink at 0 gets the slope, as in PyTorch.
+    return (g if x > 0.0 else g * slope,)
+
+
+# ---- mish: x tanh(softplus(x)) --------------------------------------------------------
+
+def mish_fwd(x: float) -> float:
+    return x * math.tanh(_softplus(x))
+
+
+def mish_bwd(g, y, x):
+    # d/dx x tanh(sp(x)) = tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)
+    t = math.tanh(_softplus(x))
+    return (g * (t + x * (1.0 - t * t) * _sigmoid(x)),)
+
+
+def np_mish_fwd(x):
+    return x * np.tanh(_np_softplus(x))
+
+
+def np_mish_bwd(g, y, x):
+    t = np.tanh(_np_softplus(x))
+    return (g * (t + x * (1.0 - t * t) * _np_sigmoid(x)),)
+
+
+# ---- softsign: x / (1 + |x|) -------------------------------------------------------
+
+def softsign_bwd(g, y, x):
+    d = 1.0 + abs(x)
+    return (g / (d * d),)  # d/dx x / (1 + |x|) = 1 / (1 + |x|)^2
+
+
+OPS = [
+    Op("gelu", gelu_fwd, gelu_bwd, kind="activation", samples=[(0.5,), (-1.3,), (2.2,)],
+       doc="x * Phi(x), exact (erf) form; arrays run element by element"),
+    Op("silu", swish_fwd, swish_bwd, kind="activation", array_forward=np_swish_fwd,
+       array_backward=np_swish_bwd, samples=[(0.5,), (-2.0,)], doc="x * sigmoid(x)"),
+    Op("swish", swish_fwd, swish_bwd, kind="activation", attrs={"beta": 1.0},
+       array_forward=np_swish_fwd, array_backward=np_swish_bwd,
+       samples=[(0.5,), (-2.0,)], doc="x * sigmoid(beta * x); beta=1 is silu"),
+    Op("softplus", _softplus, softplus_bwd, kind="activation", array_forward=_np_softplus,
+       array_backward=lambda g, y, x: (g * _np_sigmoid(x),),
+       samples=[(0.5,), (-3.0,), (4.0,)], doc="log(1 + e^x), overflow-free"),
+    Op("elu", elu_fwd, elu_bwd, kind="activation", attrs={"alpha": 1.0},
+       array_forward=np_elu_fwd, array_backward=np_elu_bwd,
+       samples=[(0.5,), (-1.5,)], doc="x if x > 0 else alpha * (e^x - 1)"),
+    Op("leaky_relu", leaky_relu_fwd, leaky_relu_bwd, kind="activation",
+       attrs={"slope": 0.01}, array_forward=lambda x, slope=0.01: np.where(x > 0.0, x, slope * x),
+       array_backward=lambda g, y, x, slope=0.01: (np.where(x > 0.0, g, g * slope),),
+       samples=[(0.5,), (-1.5,)], doc="x if x > 0 else slope * x"),
+    Op("mish", mish_fwd, mish_bwd, kind="activation", array_forward=np_mish_fwd,
+       array_backward=np_mish_bwd, samples=[(0.5,), (-2.5,), (3.0,)],
+       doc="x * tanh(softplus(x)), overflow-free"),
+    Op("softsign", lambda x: x / (1.0 + abs(x)), softsign_bwd, kind="activation",
+       array_forward=lambda x: x / (1.0 + np.abs(x)),
+       array_backward=lambda g, y, x: (g / (1.0 + np.abs(x)) ** 2,),
+       samples=[(0.5,), (-2.0,)], doc="x / (1 + |x|)"),
+]
+
+
+@hookimpl
+def picograd_register_ops(register: Callable[..., None]) -> None:
+    for op in OPS:
+        register(op)
