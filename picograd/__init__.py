@@ -12,6 +12,7 @@ from .registry import (
     Registry,
     UnknownOpError,
     active_registry,
+    register_op,
     use_registry,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "hookimpl",
     "no_grad",
     "prefer",
+    "register_op",
     "register_plugin",
     "use_registry",
 ]
