@@ -1,6 +1,7 @@
 """picograd: a tiny scalar autograd engine whose ops are plugins."""
 
 from ._version import __version__
+from .draw import draw_dot
 from .engine import OpError, Value, no_grad
 from .hookspecs import hookimpl
 from .nn import MLP, Layer, Module, Neuron
@@ -42,6 +43,7 @@ __all__ = [
     "Value",
     "__version__",
     "active_registry",
+    "draw_dot",
     "hookimpl",
     "no_grad",
     "prefer",
