@@ -27,15 +27,29 @@ def pow_fwd(a: float, b: float) -> float:
         raise ZeroDivisionError("0 cannot be raised to a negative power")
     if a < 0.0 and not float(b).is_integer():
         raise ValueError("a negative base needs an integer exponent (the result is not real)")
-    return a**b
+    try:
+        return a**b
+    except OverflowError:
+        raise OverflowError("the result is too large for a float") from None
 
 
 def pow_bwd(g, y, a, b):
     # d/da a^b = b a^(b-1);  d/db a^b = a^b ln a, which only exists for a > 0.
-    # NOTE: at a = 0 the exponent's gradient is 0 (0^b is flat in b for b > 0).
-    da = 0.0 if b == 0.0 else g * b * a ** (b - 1)
+    # NOTE: at a = 0 the exponent's gradient is 0 (0^b is flat in b for b > 0); for
+    # a < 0 it does not exist: NaN (see "Numeric policy" in the README).
+    da = 0.0 if b == 0.0 else g * b * _ieee_pow(a, b - 1.0)
     db = g * y * math.log(a) if a > 0.0 else (0.0 if a == 0.0 else math.nan)
     return da, db
+
+
+def _ieee_pow(a, b):
+    # a^b, but +-inf where Python raises: 0^(b<0) is infinite (the slope of sqrt at 0),
+    # and a huge a^b overflows. Backward never fails where forward succeeded.
+    try:
+        return a**b
+    except (OverflowError, ZeroDivisionError):
+        with np.errstate(all="ignore"):
+            return float(np.power(a, b))
 
 
 def pow_array_fwd(a, b):
@@ -90,9 +104,8 @@ def sqrt_fwd(x: float) -> float:
 
 
 def sqrt_bwd(g, y, x):
-    if y == 0.0:
-        raise ZeroDivisionError("the gradient of sqrt at 0 is infinite")
-    return (g * 0.5 / y,)  # d/dx sqrt(x) = 1 / (2 sqrt(x))
+    # d/dx sqrt(x) = 1 / (2 sqrt(x)), which is +inf at 0 (IEEE: g / 0 = +-inf, 0 / 0 = NaN)
+    return (g * 0.5 / y if y != 0.0 else g * math.inf,)
 
 
 def abs_bwd(g, y, x):
@@ -101,7 +114,15 @@ def abs_bwd(g, y, x):
 
 def _sign(x):
     # NOTE: abs has a kink at 0; like PyTorch we use the subgradient 0 there.
-    return (x > 0) - (x < 0)
+    # The sign of NaN is NaN (as numpy's), so a NaN never turns into a gradient of 0.
+    return (x > 0) - (x < 0) if x == x else x
+
+
+def exp_fwd(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:  # x > 709.78, the log of the largest float
+        raise OverflowError("e ** x is too large for a float (x > 709.78)") from None
 
 
 def exp_bwd(g, y, x):
@@ -109,7 +130,7 @@ def exp_bwd(g, y, x):
 
 
 MATH = [
-    Op("exp", math.exp, exp_bwd, array_forward=np.exp, array_backward=exp_bwd,
+    Op("exp", exp_fwd, exp_bwd, array_forward=np.exp, array_backward=exp_bwd,
        samples=[(0.5,), (-2.0,)], doc="e ** x"),
     Op("log", log_fwd, lambda g, y, x: (g / x,), array_forward=np.log,
        array_backward=lambda g, y, x: (g / x,), samples=[(0.5,), (3.0,)],
@@ -126,12 +147,16 @@ MATH = [
 # ---- activations -------------------------------------------------------------------
 
 def relu_fwd(x: float) -> float:
-    return x if x > 0.0 else 0.0
+    return 0.0 if x <= 0.0 else x  # NaN stays NaN, as in numpy
 
 
 def relu_bwd(g, y, x):
-    # NOTE: relu has a kink at 0; its gradient there is 0, as in micrograd.
-    return (g * (y > 0.0),)
+    # NOTE: relu has a kink at 0; its gradient there is 0, as in micrograd. At NaN: NaN.
+    return (g * (y > 0.0) if y == y else y,)
+
+
+def relu_array_bwd(g, y, x):
+    return (np.where(y > 0.0, g, 0.0 * y),)  # 0 * y: 0, or NaN where y is NaN
 
 
 def tanh_bwd(g, y, x):
@@ -156,7 +181,7 @@ def sigmoid_bwd(g, y, x):
 
 ACTIVATIONS = [
     Op("relu", relu_fwd, relu_bwd, kind="activation",
-       array_forward=lambda x: np.maximum(x, 0.0), array_backward=relu_bwd,
+       array_forward=lambda x: np.maximum(x, 0.0), array_backward=relu_array_bwd,
        samples=[(1.5,), (-0.5,)], doc="max(x, 0)"),
     Op("tanh", math.tanh, tanh_bwd, kind="activation", array_forward=np.tanh,
        array_backward=tanh_bwd, samples=[(0.5,), (-1.2,)], doc="hyperbolic tangent"),
