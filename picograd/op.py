@@ -114,16 +114,20 @@ class Op:
         """The variant the engine runs when an input is a numpy array.
 
         Its backward sums each gradient back to its input's shape (undoing numpy
-        broadcasting), so that no op has to.
+        broadcasting), so that no op has to. An entry that the scalar op rejects
+        (log of -1.0) raises the scalar op's error, naming the entry: batch mode
+        follows the scalar policy, never numpy's silent nan.
         """
         if self.on_arrays:
             return self
         cached = self._variants.get("arrays")
         if cached is None:
-            if self.vectorized:
+            if self.vectorized:  # plain arithmetic: floats and arrays give the same IEEE results
                 fwd, bwd = self.forward, self.backward
             elif self.array_forward is not None:
-                fwd, bwd = self.array_forward, self.array_backward
+                fwd = _checked(self.array_forward, self.forward)
+                bwd = None if self.array_backward is None else _checked(
+                    self.array_backward, self.backward, many=True)
             else:
                 fwd, bwd = _elementwise(self.forward), None
             if bwd is None and self.backward is not None:
@@ -136,11 +140,23 @@ class Op:
 
 
 def _reduced(backward: Callable) -> Callable:
+    """Wrap an array backward so each gradient comes back in its input's shape."""
+    import numpy as np
+
+    ndarray = np.ndarray
+
     def reduced(g: Any, y: Any, *xs: Any) -> tuple:
         grads = backward(g, y, *xs)
-        if not isinstance(grads, tuple) or len(grads) != len(xs):
+        if grads.__class__ is not tuple or len(grads) != len(xs):
             return grads  # the engine reports the broken count
-        return tuple(_unbroadcast(gx, x) for gx, x in zip(grads, xs))
+        out = []
+        for gx, x in zip(grads, xs):
+            if x.__class__ is float:  # a scalar input used by every sample: sum over the batch
+                gx = float(gx.sum()) if gx.__class__ is ndarray else float(gx)
+            elif gx.__class__ is not ndarray or gx.shape != x.shape:
+                gx = _unbroadcast(gx, x)
+            out.append(gx)
+        return tuple(out)
 
     return reduced
 
@@ -159,18 +175,64 @@ def _unbroadcast(g: Any, x: Any) -> Any:
     return np.array(g, dtype=float) if isinstance(x, np.ndarray) else float(g)
 
 
+def _checked(array_fn: Callable, scalar_fn: Callable | None, many: bool = False) -> Callable:
+    """Run a numpy implementation; where it computes nan or inf from an invalid
+    operation (log(-1.0), 1/0, exp overflow), let the scalar op judge those entries."""
+    import numpy as np
+
+    def checked(*args: Any) -> Any:
+        try:
+            with np.errstate(divide="raise", invalid="raise", over="raise"):
+                return array_fn(*args)
+        except FloatingPointError:
+            pass
+        if scalar_fn is not None:  # raises the scalar op's own error for the first bad entry
+            _elementwise(scalar_fn, many)(*args)
+        with np.errstate(all="ignore"):
+            return array_fn(*args)  # the scalar op accepts every entry: same IEEE result
+
+    return checked
+
+
 def _elementwise(fn: Callable, many: bool = False) -> Callable:
-    """Lift a scalar function to numpy arrays, one element at a time (broadcasting)."""
+    """Lift a scalar function to numpy arrays, one element at a time (broadcasting).
+
+    An entry the scalar function rejects raises its exception (same type) with the
+    entry's position and inputs, and how many entries fail.
+    """
     import numpy as np
 
     def lifted(*args: Any) -> Any:
         arrays = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in args])
         shape = arrays[0].shape
-        flat = [a.ravel().tolist() for a in arrays]
-        results = [fn(*row) for row in zip(*flat)]
+        rows = list(zip(*[a.ravel().tolist() for a in arrays]))
+        results, failed = [], []
+        for i, row in enumerate(rows):
+            try:
+                results.append(fn(*row))
+            except Exception as e:
+                failed.append((i, e))
+        if failed:
+            raise _entry_error(failed, rows, shape, skip=2 if many else 0)
         if not many:
             return np.array(results, dtype=float).reshape(shape)
         columns = zip(*results) if results else [()] * (len(args) - 2)
         return tuple(np.array(c, dtype=float).reshape(shape) for c in columns)
 
     return lifted
+
+
+def _entry_error(failed: list, rows: list, shape: tuple, skip: int) -> Exception:
+    """The first failing entry's exception, retold with where it happened."""
+    import numpy as np
+
+    i, e = failed[0]
+    where = [int(k) for k in np.unravel_index(i, shape)] if shape else []
+    inputs = ", ".join(repr(x) for x in rows[i][skip:])  # backward: leave out g and y
+    others = f"; {len(failed)} of {len(rows)} entries fail" if len(failed) > 1 else ""
+    message = f"{e or type(e).__name__} (entry {where} of an array of shape {shape}: " \
+              f"inputs {inputs}{others})"
+    try:
+        return type(e)(message)
+    except Exception:
+        return ValueError(message)

@@ -187,6 +187,8 @@ def _check_batch(op: Op, samples: list[tuple]) -> str:
     columns = [np.array(c, dtype=float) for c in zip(*samples)]
     arrays = op.for_arrays()
     ys = arrays.forward(*columns)
+    if np.ndim(ys) == 0 and len(samples) > 1:  # one number for the batch: a reduction
+        return _check_reduction(op, samples, columns)
     grads = arrays.backward(np.ones(len(samples)), ys, *columns)
     for k, xs in enumerate(samples):
         y = op.forward(*xs)
@@ -200,3 +202,32 @@ def _check_batch(op: Op, samples: list[tuple]) -> str:
                 )
     how = "vectorized" if op.vectorized else "array_forward" if op.array_forward else "elementwise"
     return f"{len(samples)} sample(s), {how}"
+
+
+def _check_reduction(op: Op, samples: list[tuple], columns: list) -> str:
+    # An op that reduces a batch to one number (sum, mean): on a batch of one it is
+    # the scalar op, and its array gradients match finite differences entry by entry.
+    import numpy as np
+
+    arrays = op.for_arrays()
+    for xs in samples:
+        y1, y = arrays.forward(*[np.array([x]) for x in xs]), op.forward(*xs)
+        if not _close(float(y1), y, 1e-12, 1e-9):
+            raise GradcheckError(f"array forward of the batch {xs} gives {y1!r}, scalar {y!r}")
+    y = arrays.forward(*columns)
+    grads = arrays.backward(1.0, y, *columns)
+    for i, column in enumerate(columns):
+        for k in range(len(column)):
+            def f(point: Sequence[float], i: int = i, k: int = k) -> float:
+                moved = [c.copy() for c in columns]
+                moved[i][k] = point[0]
+                return float(arrays.forward(*moved))
+
+            (n,) = numeric_gradient(f, [float(column[k])])
+            a = float(np.asarray(grads[i])[k])
+            if not _close(a, n, 1e-5, 1e-4):
+                raise GradcheckError(
+                    f"array backward: d/dx{i}[{k}] is {a!r} by backward but {n!r} by "
+                    "finite differences"
+                )
+    return f"{len(samples)} sample(s), reduction"

@@ -19,6 +19,7 @@ from picograd import Op, hookimpl
 
 from .losses import LOSSES
 from .nn_ops import NN_OPS
+from .reductions import REDUCTIONS
 
 # ---- arithmetic ----------------------------------------------------------------------
 
@@ -193,5 +194,5 @@ ACTIVATIONS = [
 
 @hookimpl
 def picograd_register_ops(register: Callable[..., None]) -> None:
-    for op in ARITHMETIC + MATH + ACTIVATIONS + LOSSES + NN_OPS:
+    for op in ARITHMETIC + MATH + ACTIVATIONS + LOSSES + NN_OPS + REDUCTIONS:
         register(op)
