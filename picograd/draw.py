@@ -3,9 +3,9 @@
 Every Value is a box (its label, data and grad) and every op that made one is an oval
 named by its registered op name, attributes included (``leaky_relu(slope=0.1)``).
 Edges follow the data: inputs -> op -> output. Where input order matters (``sub``,
-``div``, ``pow``, any op but ``add`` and ``mul``) the edges are labelled a, b, c, ...
-in argument order, as in ``a - b``. Constants (plain numbers lifted into the graph)
-are grey boxes without a gradient.
+``div``, ``pow``, any op but ``add`` and ``mul``) the edges are labelled in argument
+order: a and b for two inputs, as in ``a - b``, else 1, 2, 3, ... Constants (plain
+numbers lifted into the graph) are grey boxes without a gradient.
 
 The ``graphviz`` package is imported only when a graph is drawn, and rendering runs
 Graphviz's own ``dot`` program.
@@ -89,7 +89,7 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
         inputs, cut = v._prev, []
         ordered_inputs = len(inputs) > 1 and op.name not in COMMUTATIVE
         for i, p in enumerate(inputs):
-            label = _position(i) if ordered_inputs else None
+            label = _position(i, len(inputs)) if ordered_inputs else None
             if p in names:
                 graph.edge(names[p], name + "op", label=label)
             else:
@@ -115,8 +115,8 @@ def _gather(root: Value, max_nodes: int | None) -> tuple[set[Value], int]:
     return kept, len(seen)
 
 
-def _position(i: int) -> str:
-    return "abcdefghijklmnopqrstuvwxyz"[i] if i < 26 else f"x{i + 1}"
+def _position(i: int, n: int) -> str:
+    return "ab"[i] if n == 2 else str(i + 1)  # a - b, a ** b; else 1, 2, 3, ...
 
 
 def _html(text: str) -> str:

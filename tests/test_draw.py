@@ -1,0 +1,345 @@
+"""draw_dot and ``picograd graph``: rendered for real with Graphviz's ``dot``."""
+
+from __future__ import annotations
+
+import html
+import re
+import struct
+import subprocess
+import sys
+
+import graphviz
+import pytest
+
+import picograd
+from picograd import Op, Value, draw_dot, hookimpl
+from picograd import ops as F
+from picograd.cli import main
+from picograd.draw import DotNotFoundError, GraphTruncatedWarning
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def svg_of(graph) -> str:
+    return graph.pipe(format="svg", encoding="utf-8")
+
+
+def count(svg: str, cls: str) -> int:
+    return len(re.findall(f'<g id="[^"]*" class="{cls}"', svg))
+
+
+def texts(svg: str) -> list[str]:
+    """The text shown in the picture, one entry per <text> element."""
+    return [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_MAGIC
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def node_names(source: str) -> dict[str, str]:
+    """DOT node name -> the text of its label (HTML tags dropped)."""
+    found = {}
+    for name, label in re.findall(r"^\s*(\w+) \[label=<(.*)> ", source, flags=re.M):
+        found[name] = re.sub(r"<[^>]*>", " ", label).split()
+    return found
+
+
+def edges(source: str) -> list[tuple[str, str, str]]:
+    """(tail, head, edge label) for every edge in the DOT source."""
+    found = re.findall(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", source, flags=re.M)
+    out = []
+    for tail, head, attrs in found:
+        label = re.search(r'label="?([^" \]]*)', attrs or "")
+        out.append((tail, head, label.group(1) if label else ""))
+    return out
+
+
+@pytest.fixture
+def small(registry):
+    """d = a * b + a, with a = 1.5, b = -2: so d = -1.5, dd/da = b + 1 = -1, dd/db = a."""
+    a, b = Value(1.5, label="a"), Value(-2.0, label="b")
+    c = a * b
+    d = c + a
+    d.label = "d"
+    d.backward()
+    return a, b, c, d
+
+
+def test_draw_dot_is_a_digraph_with_a_box_per_value_and_a_node_per_op(small):
+    *_, d = small
+    graph = draw_dot(d)
+    assert isinstance(graph, graphviz.Digraph)
+    assert graph.format == "svg"
+    svg = svg_of(graph)
+    assert count(svg, "node") == 4 + 2  # a, b, c, d and the mul and add ops
+    assert count(svg, "edge") == 6  # a->mul, b->mul, mul->c, c->add, a->add, add->d
+    shown = texts(svg)
+    for label in ("a", "b", "d", "mul", "add"):
+        assert label in shown
+    for data, grad in (("1.5", "-1"), ("-2", "1.5"), ("-3", "1"), ("-1.5", "1")):
+        assert f"data {data}" in shown
+        assert f"grad {grad}" in shown
+
+
+def test_png_renders_to_a_real_picture(small, tmp_path):
+    *_, d = small
+    data = draw_dot(d, format="png").pipe()
+    width, height = png_size(data)
+    assert width > height > 40  # left to right: wider than tall
+    path = draw_dot(d, format="png").render(tmp_path / "graph", cleanup=True)
+    assert open(path, "rb").read(8) == PNG_MAGIC
+
+
+def test_rankdir_top_to_bottom_makes_a_tall_picture(registry):
+    out = Value(0.5).tanh().exp().relu()
+    wide = png_size(draw_dot(out, format="png").pipe())
+    tall = png_size(draw_dot(out, format="png", rankdir="TB").pipe())
+    assert wide[0] > wide[1] and tall[1] > tall[0]
+
+
+def test_edges_follow_the_data_and_label_input_order(registry):
+    x, y = Value(3.0, label="x"), Value(2.0, label="y")
+    z = (x - y) ** y
+    z.backward()
+    source = draw_dot(z).source
+    nodes = node_names(source)
+    name = {words[0]: n for n, words in nodes.items() if words[0] in ("x", "y")}
+    ops = {n: words[0] for n, words in nodes.items() if n.endswith("op")}
+    found = edges(source)
+    sub = next(n for n, op in ops.items() if op == "sub")
+    pw = next(n for n, op in ops.items() if op == "pow")
+    assert (name["x"], sub, "a") in found and (name["y"], sub, "b") in found
+    assert (name["y"], pw, "b") in found  # y is the exponent
+    diff = sub[: -len("op")]  # the value x - y, fed to pow as its base
+    assert (sub, diff, "") in found and (diff, pw, "a") in found
+    # every op's output edge leaves the op: data flows inputs -> op -> output
+    for op_node in ops:
+        assert (op_node, op_node[: -len("op")], "") in found
+
+
+def test_reused_value_gets_one_box_and_two_edges(registry):
+    x = Value(3.0, label="x")
+    y = x * x
+    y.backward()
+    source = draw_dot(y).source
+    svg = svg_of(draw_dot(y))
+    assert count(svg, "node") == 3
+    x_name = next(n for n, w in node_names(source).items() if w[0] == "x")
+    assert [e[0] for e in edges(source)].count(x_name) == 2
+    assert "grad 6" in texts(svg)  # d(x^2)/dx = 2x
+
+
+def test_constants_are_drawn_without_a_gradient(registry):
+    x = Value(0.5, label="x")
+    y = 2.0 * x + 0.25
+    y.backward()
+    shown = texts(svg_of(draw_dot(y)))
+    assert "2" in shown and "0.25" in shown  # the constants, data only
+    assert sum(t.startswith("grad ") for t in shown) == 3  # x, 2x and y
+    assert "grad 2" in shown
+
+
+class AttrOps:
+    @hookimpl
+    def picograd_register_ops(self, register):
+        register(Op("scale", lambda x, k: k * x, lambda g, y, x, k: (g * k,),
+                    attrs={"k": 2.0}, samples=[(0.5,)]))
+
+
+def test_plugin_ops_are_drawn_by_name_with_their_attributes(registry):
+    with registry.register_plugin(AttrOps(), name="attr-ops"):
+        x = Value(1.5, label="x")
+        y = F.scale(x, k=-3.0)
+        y.backward()
+        svg = svg_of(draw_dot(y))
+    assert "scale(k=-3.0)" in texts(svg)
+    assert "in-process plugin 'attr-ops'" in html.unescape(svg)  # the op's tooltip
+    assert "data -4.5" in texts(svg) and "grad -3" in texts(svg)
+
+
+def test_same_graph_gives_the_same_dot_source(registry):
+    def build():
+        a, b = Value(1.0, label="a"), Value(2.0, label="b")
+        out = (a * b + b).tanh() / a
+        out.backward()
+        return out
+
+    first, second = build(), build()  # built twice: different objects and ids
+    assert draw_dot(first).source == draw_dot(second).source
+    assert draw_dot(first).source == draw_dot(first).source
+
+
+@pytest.mark.parametrize("x, shown", [
+    (0.1 + 0.2, "0.3"), (1e-7, "1e-07"), (123456.0, "1.235e+05"), (-2.5, "-2.5"),
+    (float("nan"), "nan"), (2.0 / 3.0, "0.6667"),
+])
+def test_numbers_are_readable(registry, x, shown):
+    assert f"data {shown}" in texts(svg_of(draw_dot(Value(x))))
+
+
+def test_labels_are_escaped(registry):
+    v = Value(1.0, label='<b> & "q" | {r}')
+    out = v.relu()
+    assert '<b> & "q" | {r}' in texts(svg_of(draw_dot(out)))
+
+
+def test_array_values_show_their_numbers_or_shape(registry):
+    np = pytest.importorskip("numpy")
+    small = Value(np.array([1.0, 2.0]), label="v")
+    big = Value(np.ones((4, 3)), label="m")
+    shown = texts(svg_of(draw_dot(small * 2.0)))
+    assert "data [1, 2]" in shown and "data [2, 4]" in shown
+    assert "data array 4x3" in texts(svg_of(draw_dot(big.tanh())))
+
+
+def test_a_big_graph_is_cut_with_a_visible_note(registry):
+    x = Value(0.5, label="x")
+    y = x
+    for _ in range(1000):
+        y = y * 1.001 + 0.001
+    y.backward()
+    with pytest.warns(GraphTruncatedWarning, match="max_nodes=None"):
+        graph = draw_dot(y, max_nodes=50)
+    svg = svg_of(graph)
+    shown = " ".join(texts(svg))
+    assert "Showing the 50 values nearest the output, of 4001" in shown
+    assert "draw_dot(root, max_nodes=None)" in shown
+    assert "..." in texts(svg)  # a stub where the cut inputs were
+    boxes = [n for n in node_names(graph.source) if re.fullmatch(r"v\d+", n)]
+    assert len(boxes) == 50
+    assert "x" not in texts(svg)  # the input is far from the output: cut
+
+
+def test_the_default_cap_keeps_an_mlp_graph_drawable(registry):
+    from picograd.nn import MLP
+
+    model = MLP(2, [16, 16, 1], fused=False, seed=0)
+    loss = sum((model([0.1 * i, -0.2 * i]) - 1.0) ** 2 for i in range(8))
+    loss.backward()
+    with pytest.warns(GraphTruncatedWarning):
+        graph = draw_dot(loss)
+    svg = svg_of(graph)
+    boxes = [n for n in node_names(graph.source) if re.fullmatch(r"v\d+", n)]
+    assert len(boxes) == picograd.draw.MAX_NODES
+    assert count(svg, "node") < 3 * picograd.draw.MAX_NODES
+
+
+def test_max_nodes_none_draws_everything(registry):
+    y = Value(0.5)
+    for _ in range(300):
+        y = y + 1.0
+    graph = draw_dot(y, max_nodes=None)
+    boxes = [n for n in node_names(graph.source) if re.fullmatch(r"v\d+", n)]
+    assert len(boxes) == 601  # the leaf, 300 constants, 300 sums
+
+
+def test_bad_arguments_are_clear(registry):
+    with pytest.raises(TypeError, match="expects a Value, got float"):
+        draw_dot(3.0)
+    with pytest.raises(ValueError, match="rankdir"):
+        draw_dot(Value(1.0), rankdir="sideways")
+    with pytest.raises(ValueError, match="max_nodes"):
+        draw_dot(Value(1.0), max_nodes=0)
+
+
+def test_missing_dot_says_how_to_install_it_and_keeps_the_source(small, tmp_path, monkeypatch):
+    *_, d = small
+    graph = draw_dot(d)
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no dot
+    with pytest.raises(DotNotFoundError) as info:
+        graph.pipe()
+    message = str(info.value)
+    assert "apt-get install graphviz" in message and "brew install graphviz" in message
+    assert ".source" in message
+    assert isinstance(info.value, graphviz.ExecutableNotFound)  # still catchable as graphviz's
+    with pytest.raises(DotNotFoundError):
+        graph.render(tmp_path / "g")
+    assert graph.source.startswith("digraph")
+    assert "data -1.5" in graph.source
+
+
+def test_jupyter_display_renders_svg(small):
+    *_, d = small
+    bundle = draw_dot(d)._repr_mimebundle_()
+    assert "<svg" in bundle["image/svg+xml"]
+
+
+def test_import_picograd_does_not_import_graphviz():
+    code = "import sys, picograd; picograd.draw_dot; print('graphviz' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ---- picograd graph "EXPR" ------------------------------------------------------------
+
+
+def test_graph_command_prints_value_and_gradients_and_writes_png(registry, tmp_path, capsys):
+    out = tmp_path / "g.png"
+    # f = x*y + y**2 at x=3, y=-2: f = -2, df/dx = y = -2, df/dy = x + 2y = -1
+    code = main(["graph", "x*y + y**2", "x=3", "y=-2", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "out = -2\n" in printed
+    assert "dout/dx = -2\n" in printed and "dout/dy = -1\n" in printed
+    assert f"wrote {out}" in printed
+    width, height = png_size(out.read_bytes())
+    assert width > 100 and height > 40
+
+
+def test_graph_command_svg_from_the_suffix_shows_the_names(registry, tmp_path, capsys):
+    out = tmp_path / "g.svg"
+    assert main(["graph", "tanh(w * x)", "w=0.5", "x=2", "-o", str(out)]) == 0
+    shown = texts(out.read_text())
+    assert {"w", "x", "out", "tanh", "mul"} <= set(shown)
+    assert count(out.read_text(), "node") == 4 + 2  # w, x, w*x, out; mul, tanh
+
+
+def test_graph_command_defaults_to_graph_png(registry, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", "--", "-x", "x=1"]) == 0  # -- before an EXPR starting with -
+    assert "out = -1\n" in capsys.readouterr().out
+    assert png_size((tmp_path / "graph.png").read_bytes())
+
+
+@pytest.mark.parametrize("argv, text", [
+    (["graph", "x.__class__", "x=1"], "attribute access not allowed"),
+    (["graph", "__import__('os').system('echo hacked')"], "attribute access"),
+    (["graph", "__import__('os')"], "names starting with '_' are not allowed"),
+    (["graph", "9 ** 9 ** 9"], "too large"),
+    (["graph", "z * 2", "x=1"], "unknown name 'z'"),
+    (["graph", "x +", "x=1"], "invalid syntax"),
+    (["graph", "x", "x=abc"], "must be a number"),
+    (["graph", "x", "x=1", "-o", "g.jpg"], "cannot tell the format"),
+    (["graph", "x", "x=1", "-o", "g.svg", "-f", "png"], "does not match"),
+    (["graph", "log(x)", "x=-1"], "log is only defined for x > 0"),
+])
+def test_graph_command_rejects_bad_input_with_exit_code_2(registry, tmp_path, monkeypatch,
+                                                          capsys, argv, text):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert text in captured.err
+    assert "Traceback" not in captured.err
+    assert "hacked" not in captured.out
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_graph_command_without_dot_writes_the_source(registry, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    out = tmp_path / "g.png"
+    assert main(["graph", "x * 2", "x=1.5", "-o", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "out = 3\n" in captured.out  # the numbers do not need dot
+    assert "apt-get install graphviz" in captured.err
+    assert not out.exists()
+    assert (tmp_path / "g.gv").read_text().startswith("digraph")
+
+
+def test_graph_command_help_documents_inputs(capsys):
+    with pytest.raises(SystemExit):
+        main(["graph", "--help"])
+    text = capsys.readouterr().out
+    assert "NAME=VALUE" in text and "--out" in text and "--format" in text
