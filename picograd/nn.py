@@ -141,6 +141,8 @@ class MLP(Module):
             if x.shape[1] != self.nin:
                 raise ValueError(f"MLP takes {self.nin} inputs, got a batch of shape {x.shape}")
             x = [Value(column, requires_grad=False) for column in x.T]  # one Value per input
+        else:  # plain numbers become constants once here, not once per neuron
+            x = [xi if isinstance(xi, Value) else Value(xi, requires_grad=False) for xi in x]
         for layer in self.layers:
             x = layer(x)
         return x
