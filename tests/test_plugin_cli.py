@@ -1,0 +1,204 @@
+"""``picograd plugins``, ``ops``, ``check`` and ``new-plugin``, run in-process on an
+isolated registry (the real-install versions are in test_plugins_e2e.py)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from test_registry import BROKEN, Site, twin
+
+import picograd
+from picograd import Op, PluginWarning, use_registry
+from picograd.cli import main
+from picograd.plugin_cli import new_plugin
+from picograd.testing import check_op
+
+PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    s = Site(tmp_path, monkeypatch)
+    yield s
+    for module in s.modules:
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def repo_plugins(registry, monkeypatch):
+    """The three plugins under plugins/, registered in-process (not installed)."""
+    handles = []
+    for name in ("activations", "losses", "trig"):
+        monkeypatch.syspath_prepend(str(PLUGINS / f"picograd-{name}"))
+        module = importlib.import_module(f"picograd_{name}")
+        handles.append(picograd.register_plugin(module, name=f"picograd-{name}"))
+    yield registry
+    for handle in handles:
+        handle.unregister()
+
+
+class _quiet:
+    """An isolated registry over ``env``, its plugin warnings silenced."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __enter__(self):
+        self.catch = warnings.catch_warnings()
+        self.catch.__enter__()
+        warnings.simplefilter("ignore", PluginWarning)
+        self.use = use_registry(picograd.Registry(environ=self.env))
+        return self.use.__enter__()
+
+    def __exit__(self, *exc):
+        self.use.__exit__(*exc)
+        self.catch.__exit__(*exc)
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("plugins", "ops", "check", "new-plugin"):
+        assert command in out
+
+
+def test_plugins_shows_loaded_blocked_and_failed_plugins(site, capsys):
+    site.add("good-ops", twin(), version="1.2")
+    site.add("broken-ops", BROKEN["import"][0], version="0.0.1")
+    site.add("blocked-ops", twin(3.0, "other"))
+    env = {"PICOGRAD_PLUGINS": "good-ops,broken-ops,blocked-ops",
+           "PICOGRAD_DISABLE_PLUGINS": "blocked-ops"}
+    with _quiet(env):
+        code, out, err = run(capsys, "plugins", "--json")
+    assert code == 0
+    plugins = {p["name"]: p for p in json.loads(out)}
+    assert plugins["good-ops"]["status"] == "loaded"
+    assert plugins["good-ops"]["version"] == "1.2"
+    assert plugins["good-ops"]["ops"] == ["twin", "bump"]
+    assert plugins["good-ops"]["entry_point"].startswith("pgtest_good_ops")
+    assert plugins["broken-ops"]["status"] == "failed"
+    assert "boom at import" in plugins["broken-ops"]["error"]
+    assert plugins["blocked-ops"]["status"] == "blocked"
+    assert plugins["blocked-ops"]["error"] == "in PICOGRAD_DISABLE_PLUGINS"
+    assert plugins["picograd_ops"]["status"] == "loaded"
+
+    with _quiet(env):
+        code, out, err = run(capsys, "plugins")
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert "loaded" in lines["good-ops"] and "twin, bump" in lines["good-ops"]
+    assert "failed" in lines["broken-ops"] and "boom at import" in lines["broken-ops"]
+
+
+def test_plugin_warnings_are_printed_plainly(site):
+    site.add("broken-ops", BROKEN["import"][0], version="0.0.1")
+    env = {"PYTHONPATH": str(site.root / "site"), "PICOGRAD_PLUGINS": "broken-ops",
+           "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-m", "picograd", "plugins"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith(
+        "warning: picograd plugin 'broken-ops' (broken-ops 0.0.1) failed and was skipped: "
+        "boom at import"), out.stderr
+    assert "failed" in out.stdout
+
+
+def test_ops_lists_every_op_with_provider_kind_arity_and_attributes(repo_plugins, capsys):
+    code, out, _ = run(capsys, "ops", "--json")
+    ops = {o["name"]: o for o in json.loads(out)}
+    assert ops["tanh"]["provider"] == f"picograd {picograd.__version__}"
+    assert ops["leaky_relu"] == {
+        "name": "leaky_relu", "kind": "activation", "arity": 1, "attrs": {"slope": 0.01},
+        "provider": "in-process plugin 'picograd-activations'", "composite": False,
+        "batch": "numpy", "doc": "x if x > 0 else slope * x", "conflict": []}
+    assert ops["softmax_cross_entropy"]["arity"] is None
+    assert ops["gelu"]["batch"] == "elementwise"
+    assert ops["squared_hinge"]["composite"] is True
+    assert set(ops) == set(repo_plugins.ops)
+
+    code, out, _ = run(capsys, "ops", "--json", "--kind", "loss")
+    assert {o["kind"] for o in json.loads(out)} == {"loss"}
+    assert {"huber", "hinge", "softmax_cross_entropy"} <= {o["name"] for o in json.loads(out)}
+
+    code, out, _ = run(capsys, "ops", "--kind", "activation")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert rows["elu"][:4] == ["elu", "activation", "1", "alpha=1.0"]
+    assert "sin" not in rows and "relu" in rows
+
+
+def test_ops_shows_a_conflict_with_both_providers(site, capsys):
+    site.add("alpha-ops", twin(2.0, "alpha_own"))
+    site.add("beta-ops", twin(3.0, "beta_own"), version="2.0")
+    with _quiet({"PICOGRAD_PLUGINS": "alpha-ops,beta-ops"}):
+        code, out, _ = run(capsys, "ops", "--json")
+        assert code == 0
+        ops = {o["name"]: o for o in json.loads(out)}
+        assert ops["twin"]["provider"] is None
+        assert ops["twin"]["conflict"] == ["alpha-ops 1.0", "beta-ops 2.0"]
+        code, out, err = run(capsys, "check", "twin")
+    assert code == 1
+    assert "op 'twin' is provided by both alpha-ops 1.0 and beta-ops 2.0" in err
+
+
+def test_check_passes_on_every_op_of_the_repo_plugins(repo_plugins, capsys):
+    code, out, err = run(capsys, "check")
+    assert code == 0, err
+    checked = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    assert {"gelu", "huber", "softmax_cross_entropy", "tan", "relu"} <= checked
+    assert "FAIL" not in out
+    assert f"{len(repo_plugins.ops)} op(s)" in out
+
+
+def test_check_names_the_failing_op_and_its_plugin(registry, capsys):
+    wrong = Op("wrong", lambda x: x * x, lambda g, y, x: (g * x,), samples=[(1.5,)])  # not 2x
+    with picograd.register_op(wrong):
+        code, out, err = run(capsys, "check", "wrong", "tanh")
+    assert code == 1
+    assert "FAIL" in out and "tanh" in out
+    assert "op 'wrong' from in-process plugin 'wrong' failed 'gradients'" in err
+    assert "d/dx0 is 1.5 by backward but 2.99999" in err
+
+    code, out, err = run(capsys, "check", "no_such_op")
+    assert code == 2 and "no op named no_such_op" in err
+
+
+def test_new_plugin_scaffolds_a_package(tmp_path, registry, capsys, monkeypatch):
+    code, out, _ = run(capsys, "new-plugin", "picograd-swirl", "--dir", str(tmp_path))
+    assert code == 0
+    root = tmp_path / "picograd-swirl"
+    assert out.startswith(f"created {root}")
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files == ["README.md", "picograd_swirl.py", "pyproject.toml",
+                     "tests/test_picograd_swirl.py"]
+    assert 'swirl = "picograd_swirl"' in (root / "pyproject.toml").read_text()
+    assert "[project.entry-points.picograd]" in (root / "pyproject.toml").read_text()
+    monkeypatch.syspath_prepend(str(root))
+    module = importlib.import_module("picograd_swirl")
+    try:
+        with picograd.register_plugin(module, name="swirl"):
+            check_op("swirl_cube")
+    finally:
+        sys.modules.pop("picograd_swirl", None)
+
+    code, _, err = run(capsys, "new-plugin", "picograd-swirl", "--dir", str(tmp_path))
+    assert code == 2 and "already exists" in err
+    code, _, err = run(capsys, "new-plugin", "bad name!", "--dir", str(tmp_path))
+    assert code == 2 and "not a valid distribution name" in err
+
+
+def test_new_plugin_default_name_mapping(tmp_path):
+    root = new_plugin("Fancy_Ops", tmp_path)
+    assert (root / "fancy_ops.py").exists()
+    assert "fancy_ops_cube" in (root / "fancy_ops.py").read_text()
