@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .engine import OPS, Value, op_function
-from .op import Op
+from .engine import OPS, Value
 from .registry import active_registry
 
 __all__ = ["bce", "get", "hinge", "l2", "logistic", "mean", "mse", "names"]
@@ -32,6 +31,9 @@ def get(name: str) -> Callable[[Any, Any], Value]:
     op = active_registry().ops.get(name) if isinstance(name, str) else None
     if op is None or op.kind != "loss":
         raise ValueError(f"unknown loss {name!r}; available losses: {', '.join(names())}")
+    if op.arity != 2:
+        raise ValueError(f"loss {name!r} does not take (score, target) (it takes "
+                         f"{op.arity or 'any number of'} inputs): call picograd.ops.{name}")
 
     def loss(scores: Any, targets: Any) -> Value:
         return average(name, scores, targets)
@@ -82,30 +84,11 @@ def l2(params: Iterable[Value]) -> Value:
 
 
 def mean(v: Value) -> Value:
-    """The mean of a batch-valued Value, as a scalar Value."""
-    if "mean" in active_registry().ops:  # the registered reduction, when there is one
-        return OPS.mean(v)
-    return _mean(v)
+    """The mean of a batch-valued Value, as a scalar Value (a float stays itself)."""
+    return OPS.mean(v)  # the registered reduction (picograd_ops/reductions.py)
 
 
 def _shape(x: Any) -> tuple:
     import numpy as np
 
     return np.shape(x)
-
-
-# Until a registered `mean` reduction exists, a private one: d mean(x) / dx_i = 1 / n.
-def _mean_fwd(x):
-    import numpy as np
-
-    return float(np.mean(x))
-
-
-def _mean_bwd(g, y, x):
-    import numpy as np
-
-    return (np.full(np.shape(x), g / np.size(x)),)
-
-
-_mean = op_function(Op("mean", _mean_fwd, _mean_bwd, array_forward=_mean_fwd,
-                       array_backward=_mean_bwd, provider="picograd.losses"))
