@@ -198,6 +198,52 @@ def _graph_class() -> type:
     return _GRAPH_CLASS
 
 
+def write_neuron_graph(model: Any, x: Any, path: str | os.PathLike) -> str:
+    """Draw one neuron on the inputs ``x`` at ``path`` (PNG, or SVG/PDF by suffix).
+
+    ``model`` is a ``picograd.nn.Neuron``, or an MLP: then the first neuron of its first
+    layer whose gradients are not all zero on ``x`` (a live relu) is drawn. The neuron
+    runs unfused (a node per multiply and add) on copies of its weights labelled w1,
+    w2, ..., b, with the inputs as constants x1, x2, ...; the model is untouched.
+    Returns the path written: without ``dot``, the DOT source's (``.gv``), with a note
+    on stderr.
+    """
+    neurons = model.layers[0].neurons if hasattr(model, "layers") else [model]
+    first = None
+    for neuron in neurons:
+        out, live = _neuron_on(neuron, x)
+        first = out if first is None else first
+        if live:
+            break
+    else:
+        out = first  # every neuron is flat on x: draw the first
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    graph = draw_dot(out, format=suffix if suffix in FORMATS else "png")
+    try:
+        write_atomically(path, graph.pipe())
+        return str(path)
+    except DotNotFoundError as e:
+        source = os.path.splitext(path)[0] + ".gv"
+        write_atomically(source, graph.source.encode())
+        print(f"picograd: {e}", file=sys.stderr)
+        return source
+
+
+def _neuron_on(neuron: Any, x: Any) -> tuple[Value, bool]:
+    """The neuron's own code, unfused, on labelled copies; and whether a gradient lives."""
+    import copy
+
+    one = copy.copy(neuron)
+    one.w = [Value(float(w.data), label=f"w{i + 1}") for i, w in enumerate(neuron.w)]
+    one.b = Value(float(neuron.b.data), label="b")
+    one.fused = False
+    xs = [Value(float(v), requires_grad=False, label=f"x{i + 1}") for i, v in enumerate(x)]
+    out = one(xs)
+    out.label = "out"
+    out.backward()
+    return out, any(p.grad != 0.0 for p in one.w + [one.b])
+
+
 # ---------------------------------------------------------------------------------------
 # picograd graph "EXPR" x=... y=...
 # ---------------------------------------------------------------------------------------

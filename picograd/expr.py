@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import math
+import unicodedata
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -216,7 +217,7 @@ def parse_assignments(items: Iterable[str]) -> dict[str, float]:
     inputs: dict[str, float] = {}
     for item in items:
         name, eq, text = item.partition("=")
-        name = name.strip()
+        name = unicodedata.normalize("NFKC", name.strip())  # as Python reads names
         if not eq:
             raise ExprError(f"an input is NAME=VALUE, e.g. x=2.0; got {item!r}")
         if not name.isidentifier() or name.startswith("_"):

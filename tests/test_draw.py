@@ -343,3 +343,27 @@ def test_graph_command_help_documents_inputs(capsys):
         main(["graph", "--help"])
     text = capsys.readouterr().out
     assert "NAME=VALUE" in text and "--out" in text and "--format" in text
+
+
+# ---- one neuron, for picograd demo --graph ---------------------------------------------
+
+
+def test_neuron_graph_shows_one_live_neuron_and_leaves_the_model_alone(registry, tmp_path):
+    from picograd.draw import write_neuron_graph
+    from picograd.nn import MLP
+
+    model = MLP(2, [4, 1], seed=3)
+    before = [(p.data, p.grad, p.label) for p in model.parameters()]
+    x = [0.5, -1.25]
+    path = write_neuron_graph(model, x, tmp_path / "neuron.svg")
+    svg = (tmp_path / "neuron.svg").read_text()
+    assert path == str(tmp_path / "neuron.svg")
+    shown = texts(svg)
+    assert {"w1", "w2", "b", "x1", "x2", "out", "relu", "mul", "add"} <= set(shown)
+    assert count(svg, "node") == 10 + 5  # w1 w2 x1 x2 b, 2 products, 2 sums, out; 5 ops
+    # a live relu neuron: d out / d w_i = x_i, d out / d b = 1
+    assert "grad 0.5" in shown and "grad -1.25" in shown and "grad 1" in shown
+    assert [(p.data, p.grad, p.label) for p in model.parameters()] == before
+    assert all(n.fused for layer in model.layers for n in layer.neurons)
+    png = write_neuron_graph(model.layers[0].neurons[0], x, tmp_path / "one.png")
+    assert png_size(open(png, "rb").read())
