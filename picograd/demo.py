@@ -27,7 +27,12 @@ from .optim import SGD, Adam, Optimizer, linear_decay
 
 DATASETS = ("moons", "circles", "blobs")
 OPTIMIZERS = ("sgd", "adam")
-DEFAULT_LR = {"sgd": 1.0, "adam": 0.05}
+DEFAULT_LR = {"sgd": 1.0, "adam": 0.05}  # sgd with mse: 0.1 (its gradients are larger)
+
+
+def default_lr(optimizer: str, loss: str) -> float:
+    """The demo's starting learning rate for an optimizer and a loss."""
+    return 0.1 if (optimizer, loss) == ("sgd", "mse") else DEFAULT_LR[optimizer]
 
 
 # ---------------------------------------------------------------------------------------
@@ -81,9 +86,10 @@ def loss_and_accuracy(model: MLP, X: Any, y: Any, *, loss: str = "hinge",
     return total, float(np.mean((predictions > 0) == (y > 0)))
 
 
-def make_optimizer(name: str, params: list[Value], lr: float | None, steps: int) -> Optimizer:
+def make_optimizer(name: str, params: list[Value], lr: float | None, steps: int,
+                   loss: str = "hinge") -> Optimizer:
     """SGD with the demo's linear decay to a tenth of ``lr``, or Adam at a constant ``lr``."""
-    lr = DEFAULT_LR[name] if lr is None else lr
+    lr = default_lr(name, loss) if lr is None else lr
     if name == "sgd":
         return SGD(params, lr=linear_decay(lr, lr / 10, steps))
     if name == "adam":
@@ -107,7 +113,7 @@ def train(model: MLP, X: Any, y: Any, *, steps: int = 100, loss: str = "hinge",
           ) -> History:
     """Full-batch training, micrograd's loop: loss, zero_grad, backward, update."""
     opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(
-        optimizer, model.parameters(), lr, steps)
+        optimizer, model.parameters(), lr, steps, loss)
     history = History()
     start = time.perf_counter()
     for k in range(steps):
@@ -283,13 +289,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
                         help="sgd (lr decays to a tenth) or adam (default: sgd)")
     parser.add_argument("--lr", type=_positive_float, default=None,
-                        help="learning rate (default: 1.0 for sgd, 0.05 for adam)")
+                        help="learning rate (default: 1.0 for sgd, 0.1 for sgd with mse, "
+                             "0.05 for adam)")
     parser.add_argument("--seed", type=_int_at_least(0), default=1337,
                         help="seed for the data and the initial weights (default: 1337)")
     parser.add_argument("--out", metavar="DIR", default="picograd-out",
                         help="directory for the pictures (default: ./picograd-out)")
     parser.add_argument("--save", metavar="MODEL.json", default=None,
                         help="also save the trained model to this JSON file")
+    parser.add_argument("--graph", action="store_true",
+                        help="also draw the computation graph of one neuron on the first "
+                             "sample (PNG next to the plots; needs Graphviz's dot)")
     parser.add_argument("--batch", action=argparse.BooleanOptionalAction, default=False,
                         help="one graph over the whole batch per step (numpy-valued Values) "
                              "instead of micrograd's one graph per sample (default: per sample)")
@@ -356,6 +366,10 @@ def run(args: argparse.Namespace) -> int:
           f"accuracy {100 * final:.1f}% ({round(final * len(y))}/{len(y)})")
     print(f"decision boundary:   {boundary}")
     print(f"loss/accuracy curve: {curves}")
+    if args.graph:
+        from .draw import write_neuron_graph
+
+        print(f"one neuron's graph:  {write_neuron_graph(model, X[0], out / f'{name}-neuron.png')}")
     if args.save is not None:
         from .nn import save
 

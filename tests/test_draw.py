@@ -367,3 +367,12 @@ def test_neuron_graph_shows_one_live_neuron_and_leaves_the_model_alone(registry,
     assert all(n.fused for layer in model.layers for n in layer.neurons)
     png = write_neuron_graph(model.layers[0].neurons[0], x, tmp_path / "one.png")
     assert png_size(open(png, "rb").read())
+
+
+def test_demo_graph_writes_one_neuron_next_to_the_plots(registry, tmp_path, capsys):
+    assert main(["demo", "--steps", "1", "--samples", "8", "--graph", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    neuron = [p for p in tmp_path.iterdir() if p.name.endswith("-neuron.png")]
+    assert len(neuron) == 1 and f"one neuron's graph:  {neuron[0]}" in printed
+    assert png_size(neuron[0].read_bytes())[0] > 200
+    assert len(list(tmp_path.glob("*.png"))) == 3  # next to the boundary and the curves
