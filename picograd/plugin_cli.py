@@ -41,12 +41,16 @@ def add_commands(subparsers: Any) -> None:
 
 def _registry() -> Any:
     """The active registry, loaded; its plugin warnings go to stderr as plain lines."""
-    from .registry import PluginWarning, active_registry
+    from .registry import PluginError, PluginWarning, active_registry
 
     reg = active_registry()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PluginWarning)
-        reg.load()
+        try:
+            reg.load()
+        except PluginError as e:  # strict mode (PICOGRAD_STRICT=1)
+            print(f"picograd: error: {e}", file=sys.stderr)
+            raise SystemExit(1) from None
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     return reg
