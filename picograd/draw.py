@@ -329,12 +329,15 @@ def run_graph(args: Any) -> int:
         graph = draw_dot(out, format=fmt, rankdir=args.rankdir,
                          max_nodes=args.max_nodes or None)
     try:
-        picture = graph.pipe(format=fmt)
-    except DotNotFoundError as e:
-        source = os.path.splitext(path)[0] + ".gv"
-        write_atomically(source, graph.source.encode())
-        return fail(f"{e}\nwrote the DOT source to {source}", 1)
-    write_atomically(path, picture)
+        try:
+            picture = graph.pipe(format=fmt)
+        except DotNotFoundError as e:
+            source = os.path.splitext(path)[0] + ".gv"
+            write_atomically(source, graph.source.encode())
+            return fail(f"{e}\nwrote the DOT source to {source}", 1)
+        write_atomically(path, picture)
+    except OSError as e:
+        return fail(f"cannot write {path}: {e.strerror or e}", 2)
     print(f"wrote {path}")
     return 0
 

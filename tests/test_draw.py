@@ -327,6 +327,15 @@ def test_graph_command_rejects_bad_input_with_exit_code_2(registry, tmp_path, mo
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+def test_graph_command_cannot_write_is_a_clear_error(registry, tmp_path, capsys):
+    assert main(["graph", "x", "x=1", "-o", str(tmp_path / "missing" / "g.png")]) == 2
+    assert main(["graph", "x", "x=1", "-o", str(tmp_path), "-f", "svg"]) == 2  # a directory
+    err = capsys.readouterr().err
+    assert f"cannot write {tmp_path / 'missing' / 'g.png'}: No such file" in err
+    assert f"cannot write {tmp_path}:" in err
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
 def test_graph_command_without_dot_writes_the_source(registry, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
     out = tmp_path / "g.png"
