@@ -1,0 +1,90 @@
+"""Meta-tests, after datasette's: every hookspec is documented in the README with its
+exact signature and has its own test, and the README's example plugin really works."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import tomllib
+
+import picograd
+from picograd import hookspecs
+from picograd.testing import check_op
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+SECTION = README.split("\n## Writing a plugin\n", 1)[1].split("\n## ", 1)[0]
+
+HOOKS = {name: fn for name, fn in vars(hookspecs).items()
+         if callable(fn) and hasattr(fn, "picograd_spec")}
+
+
+def test_there_are_hooks():
+    assert "picograd_register_ops" in HOOKS
+
+
+def documented() -> dict[str, list[str]]:
+    headings = re.findall(r"^#### `(\w+)\(([^)]*)\)`$", SECTION, flags=re.M)
+    return {name: [a.strip() for a in args.split(",") if a.strip()] for name, args in headings}
+
+
+def test_every_hookspec_has_a_readme_heading_with_its_signature():
+    docs = documented()
+    assert set(docs) == set(HOOKS), "README headings and hookspecs disagree"
+    for name, fn in HOOKS.items():
+        assert docs[name] == list(inspect.signature(fn).parameters), name
+        assert inspect.getdoc(fn), f"hookspec {name} has no docstring"
+
+
+def test_every_hookspec_has_a_test():
+    tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    for name in HOOKS:
+        assert re.search(rf"^def test_hook_{name}\(", tests, flags=re.M), \
+            f"no test named test_hook_{name}"
+
+
+def block(after: str, lang: str) -> str:
+    """The first ```lang code block after the line ``after`` in the plugin section."""
+    rest = SECTION.split(after, 1)[1]
+    return re.search(rf"```{lang}\n(.*?)```", rest, flags=re.S).group(1)
+
+
+@pytest.fixture
+def bent(registry):
+    """The README's example plugin module, built from the README's own code."""
+    module = types.ModuleType("picograd_bent")
+    exec(compile(block("`picograd_bent.py`:", "python"), "README:picograd_bent.py", "exec"),
+         module.__dict__)
+    sys.modules["picograd_bent"] = module
+    try:
+        yield module
+    finally:
+        del sys.modules["picograd_bent"]
+
+
+def test_readme_pyproject_declares_the_example_module():
+    meta = tomllib.loads(block("`pyproject.toml`:", "toml"))
+    assert meta["project"]["entry-points"]["picograd"] == {"bent": "picograd_bent"}
+    assert meta["tool"]["setuptools"]["py-modules"] == ["picograd_bent"]
+
+
+def test_readme_example_plugin_registers_and_passes_its_own_tests(bent, registry):
+    with picograd.register_plugin(bent, name="bent"):
+        check_op("bent_identity")
+        x = picograd.Value(0.5)
+        x.bent_identity(scale=1.0).backward()
+        assert x.grad == pytest.approx(0.5 / 1.25**0.5 + 1.0)
+        tests: dict = {}
+        exec(block("`tests/test_picograd_bent.py`", "python"), tests)
+        tests["test_plugin_is_discovered"]()
+        tests["test_ops_pass_the_checker"]()
+
+
+def test_readme_notebook_example_runs(registry):
+    exec(block("### Without packaging (notebooks)", "python"), {})
+    assert "swish" not in registry.ops  # the example unregisters it at the end
