@@ -224,10 +224,10 @@ def _apply(op: Op, args: tuple, attrs: dict | None) -> Value:
     if not args:
         raise TypeError(f"op '{op.name}' needs at least one input")
     node_op = op.bind(**attrs) if attrs or op.attrs else op
-    parents = tuple(a if isinstance(a, Value) else _lift(a, op) for a in args)
-    xs = tuple(p.data for p in parents)
-    if any(_is_array(x) for x in xs):
-        node_op = node_op.for_arrays()
+    parents = tuple([a if a.__class__ is Value else _lift(a, op) for a in args])
+    xs = tuple([p.data for p in parents])
+    if any([_is_array(x) for x in xs if x.__class__ is not float]):
+        node_op = node_op.for_arrays()  # batch mode: some input holds a numpy array
     try:
         y = node_op.forward(*xs)
     except Exception as e:

@@ -141,22 +141,15 @@ class Op:
 
 def _reduced(backward: Callable) -> Callable:
     """Wrap an array backward so each gradient comes back in its input's shape."""
-    import numpy as np
-
-    ndarray = np.ndarray
-
     def reduced(g: Any, y: Any, *xs: Any) -> tuple:
         grads = backward(g, y, *xs)
         if grads.__class__ is not tuple or len(grads) != len(xs):
             return grads  # the engine reports the broken count
-        out = []
-        for gx, x in zip(grads, xs):
-            if x.__class__ is float:  # a scalar input used by every sample: sum over the batch
-                gx = float(gx.sum()) if gx.__class__ is ndarray else float(gx)
-            elif gx.__class__ is not ndarray or gx.shape != x.shape:
-                gx = _unbroadcast(gx, x)
-            out.append(gx)
-        return tuple(out)
+        # Most gradients already have their input's shape (a float for a float, an
+        # array of the same shape for an array); the others are summed down to it.
+        return tuple([gx if gx.__class__ is x.__class__ and (
+            gx.__class__ is float or gx.shape == x.shape) else _unbroadcast(gx, x)
+            for gx, x in zip(grads, xs)])
 
     return reduced
 
@@ -165,6 +158,8 @@ def _unbroadcast(g: Any, x: Any) -> Any:
     """Sum ``g`` over the axes numpy broadcast ``x`` along, so it has x's shape."""
     import numpy as np
 
+    if x.__class__ is float:  # a number every sample used: the sum of their gradients
+        return float(g.sum()) if isinstance(g, np.ndarray) else float(g)
     shape = np.shape(x)
     if np.shape(g) == shape:
         return g if isinstance(x, np.ndarray) else float(g)
