@@ -1,0 +1,241 @@
+"""Batch mode: a Value holding a numpy array runs one scalar graph over a whole batch."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import picograd.ops as ops
+from picograd import Op, Value, hookimpl, no_grad
+from picograd.testing import check_op
+
+XS = np.array([-4.0, 0.5, 2.5])  # three samples
+YS = np.array([2.0, -1.5, 3.0])
+
+
+def readme_expression(a, b):
+    """The README's micrograd example, as a function of two leaves."""
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    return g
+
+
+def test_a_batch_computes_what_each_sample_computes_alone(registry):
+    a, b = Value(XS), Value(YS)
+    g = readme_expression(a, b)
+    g.backward()
+    assert g.data.shape == (3,) and a.grad.shape == (3,)
+    for k in range(3):
+        ak, bk = Value(XS[k]), Value(YS[k])
+        gk = readme_expression(ak, bk)
+        gk.backward()
+        assert g.data[k] == pytest.approx(gk.data, rel=1e-13)
+        assert a.grad[k] == pytest.approx(ak.grad, rel=1e-12)
+        assert b.grad[k] == pytest.approx(bk.grad, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "sqrt", "abs", "relu", "tanh", "sigmoid", "neg"])
+def test_every_unary_builtin_works_on_a_batch(registry, name):
+    x = Value(np.array([0.3, 1.7, 2.9]))
+    y = getattr(x, name)()
+    y.backward()
+    for k, xk in enumerate(x.data):
+        s = Value(float(xk))
+        sy = getattr(s, name)()
+        sy.backward()
+        assert y.data[k] == pytest.approx(sy.data, rel=1e-14)
+        assert x.grad[k] == pytest.approx(s.grad, rel=1e-14)
+
+
+def test_values_from_ints_and_lists_of_arrays_are_float64(registry):
+    v = Value(np.array([1, 2, 3]))
+    assert v.data.dtype == np.float64
+    assert (v * 0.5).data.tolist() == [0.5, 1.0, 1.5]
+    with pytest.raises(TypeError, match="dtype"):
+        Value(np.array(["a", "b"]))
+
+
+def test_broadcasting_sums_each_gradient_back_to_its_input_shape(registry):
+    col = Value(np.array([[1.0], [2.0], [3.0]]))  # (3, 1)
+    row = Value(np.array([[10.0, 20.0, 30.0, 40.0]]))  # (1, 4)
+    out = col * row + col  # (3, 4)
+    assert out.data.shape == (3, 4)
+    ops.sum(out).backward()
+    # d/dcol_i sum_j (col_i row_j + col_i) = sum_j row_j + 4;  d/drow_j = sum_i col_i
+    assert col.grad.shape == (3, 1) and row.grad.shape == (1, 4)
+    np.testing.assert_array_equal(col.grad, np.full((3, 1), 100.0 + 4.0))
+    np.testing.assert_array_equal(row.grad, np.full((1, 4), 6.0))
+
+
+def test_a_scalar_parameter_gets_the_gradient_summed_over_the_batch(registry):
+    w, b = Value(0.5), Value(-1.0)
+    x = Value(XS, requires_grad=False)
+    loss = ops.sum((w * x + b).tanh())
+    loss.backward()
+    t = np.tanh(0.5 * XS - 1.0)
+    assert isinstance(w.grad, float) and isinstance(b.grad, float)  # the parameter's shape
+    assert w.grad == pytest.approx(float(np.sum((1 - t**2) * XS)), rel=1e-13)
+    assert b.grad == pytest.approx(float(np.sum(1 - t**2)), rel=1e-13)
+
+
+def test_array_gradients_accumulate_across_calls_without_aliasing(registry):
+    x = Value(np.array([1.0, 2.0]))
+    y = x * 3.0
+    ops.sum(y).backward()
+    first = x.grad.copy()
+    ops.sum(y).backward()
+    np.testing.assert_array_equal(x.grad, 2 * first)
+    np.testing.assert_array_equal(y.data, [3.0, 6.0])  # nothing written into the data
+    np.testing.assert_array_equal(x.data, [1.0, 2.0])
+
+
+def test_sum_and_mean_reduce_a_batch_to_a_scalar_value(registry):
+    x = Value(np.array([[1.0, 2.0], [3.0, 6.0]]))
+    s, m = ops.sum(x * x), (x * x).mean()
+    assert isinstance(s.data, float) and isinstance(m.data, float)
+    assert (s.data, m.data) == (50.0, 12.5)
+    m.backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data / 4)  # d mean(x^2) / dx = 2x / n
+    x.grad = 0.0
+    s.backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data)
+    assert Value(3.5).sum().data == 3.5 and Value(3.5).mean().data == 3.5  # a batch of one
+
+
+@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_reductions_pass_the_checker_on_scalars_and_batches(registry, name):
+    results = {r.check: r for r in check_op(name)}
+    assert results["gradients"].ok and results["batch"].ok
+    assert "reduction" in results["batch"].detail
+
+
+def test_the_checker_catches_a_reduction_with_a_wrong_batch_gradient(registry):
+    wrong = Op("bad_sum", lambda x: x, lambda g, y, x: (g,),
+               array_forward=lambda x: float(np.sum(x)),
+               array_backward=lambda g, y, x: (np.full(np.shape(x), 2 * g),),
+               samples=[(1.0,), (2.0,)])
+    with pytest.raises(AssertionError, match="finite differences"):
+        check_op(wrong)
+
+
+class CubePlugin:
+    """A plugin op written for floats only: no vectorized, array_forward or array_backward."""
+
+    calls = 0
+
+    @hookimpl
+    def picograd_register_ops(self, register):
+        def cube(x):
+            CubePlugin.calls += 1
+            if x > 100.0:
+                raise ValueError("cube only takes x <= 100")
+            return x * x * x
+
+        register(Op("cube", cube, lambda g, y, x: (g * 3.0 * x * x,),
+                    samples=[(0.5,), (-1.5,)]))
+
+
+def test_a_plugin_op_without_an_array_version_still_runs_on_batches(registry):
+    with registry.register_plugin(CubePlugin(), name="cube-plugin"):
+        x = Value(np.array([0.5, -1.5, 2.0]))
+        before = CubePlugin.calls
+        y = x.cube()
+        assert CubePlugin.calls - before == 3  # element by element, through the scalar op
+        ops.sum(y * 2.0).backward()
+        np.testing.assert_allclose(y.data, x.data**3, rtol=1e-15)
+        np.testing.assert_allclose(x.grad, 6.0 * x.data**2, rtol=1e-15)
+        results = {r.check: r for r in check_op("cube")}
+        assert results["batch"].ok and results["batch"].detail.endswith("elementwise")
+        with pytest.raises(ValueError, match=r"cube only takes x <= 100 \(entry \[1\].*101\.0"):
+            Value(np.array([1.0, 101.0])).cube()
+
+
+def mlp_grads(batch: bool, fused: bool) -> tuple[float, list[float]]:
+    from sklearn.datasets import make_moons
+
+    from picograd import losses
+    from picograd.nn import MLP
+
+    X, y = make_moons(n_samples=20, noise=0.1, random_state=3)
+    y = y * 2.0 - 1.0
+    model = MLP(2, [16, 16, 1], seed=7, fused=fused)
+    scores = model(X) if batch else [model(list(row)) for row in X]
+    loss = losses.hinge(scores, y) + 1e-4 * losses.l2(model.parameters())
+    loss.backward()
+    return loss.data, [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_batch_and_per_sample_mlp_give_the_same_gradients(registry, fused):
+    loss_b, grads_b = mlp_grads(batch=True, fused=fused)
+    loss_s, grads_s = mlp_grads(batch=False, fused=fused)
+    assert loss_b == pytest.approx(loss_s, rel=1e-13)
+    assert any(g != 0.0 for g in grads_s)
+    assert all(isinstance(g, float) for g in grads_b)  # parameters stay scalars
+    np.testing.assert_allclose(grads_b, grads_s, rtol=1e-11, atol=1e-15)
+
+
+def test_a_hand_written_neuron_matches_per_sample(registry):
+    X = np.array([[0.5, -1.0], [1.5, 2.0], [-0.3, 0.7]])
+    w1, w2, b = Value(0.3), Value(-0.8), Value(0.1)
+    out = ops.mean((w1 * Value(X[:, 0]) + w2 * Value(X[:, 1]) + b).tanh())
+    out.backward()
+    batch = (w1.grad, w2.grad, b.grad)
+    for p in (w1, w2, b):
+        p.grad = 0.0
+    total = sum((w1 * x0 + w2 * x1 + b).tanh() for x0, x1 in X.tolist()) / 3.0
+    total.backward()
+    assert out.data == pytest.approx(total.data, rel=1e-14)
+    assert batch == pytest.approx((w1.grad, w2.grad, b.grad), rel=1e-13)
+
+
+def test_no_grad_works_with_arrays(registry):
+    w = Value(2.0)
+    x = Value(np.array([1.0, 2.0]))
+    with no_grad():
+        y = (w * x).exp().mean()
+    assert not y.requires_grad and y._prev == ()
+    assert y.data == pytest.approx(np.mean(np.exp(2.0 * x.data)))
+
+
+def test_an_entry_the_scalar_op_rejects_is_a_clear_error(registry):
+    x = Value(np.array([1.0, -2.0, 0.0, 3.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning on the way
+        with pytest.raises(ValueError) as info:
+            x.log()
+    message = str(info.value)
+    assert "log(array(4,)) forward failed: log is only defined for x > 0" in message
+    assert "entry [1]" in message and "-2.0" in message and "2 of 4 entries fail" in message
+    assert "[op 'log' from picograd" in message
+    with pytest.raises(ZeroDivisionError, match=r"div.*division by zero.*entry \[2\]"):
+        1.0 / x
+    with pytest.raises(OverflowError, match=r"exp.*entry \[0, 1\]"):
+        Value(np.array([[1.0, 800.0]])).exp()
+
+
+def test_where_the_scalar_op_gives_inf_or_nan_so_does_the_batch(registry):
+    # The scalar path's policy decides: sqrt's slope at 0 is +inf there, so here too.
+    x = Value(np.array([0.0, 4.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ops.sum(x.sqrt()).backward()
+    s = Value(0.0)
+    s.sqrt().backward()
+    assert x.grad[0] == s.grad == math.inf and x.grad[1] == 0.25
+
+
+def test_mismatched_batch_shapes_name_the_op(registry):
+    with pytest.raises(ValueError, match=r"add\(array\(3,\), array\(4,\)\) forward failed"):
+        Value(np.ones(3)) + Value(np.ones(4))
