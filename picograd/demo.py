@@ -50,9 +50,8 @@ def make_dataset(name: str = "moons", samples: int = 100, seed: int = 1337) -> t
         X, y = datasets.make_circles(n_samples=samples, noise=0.1, factor=0.4,
                                      random_state=seed)
     elif name == "blobs":
-        X, y = datasets.make_blobs(n_samples=samples, centers=2, cluster_std=2.5,
-                                   random_state=seed)
-        X = (X - X.mean(axis=0)) / X.std(axis=0)  # blob centres lie anywhere in [-10, 10]
+        X, y = datasets.make_blobs(n_samples=samples, centers=[(-1.0, -0.5), (1.0, 0.5)],
+                                   cluster_std=0.6, random_state=seed)
     else:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return np.asarray(X, dtype=float), np.where(y > 0, 1.0, -1.0)
