@@ -249,8 +249,11 @@ def evaluate(expression: str | Expr, inputs: Mapping[str, float]) -> tuple[Value
         first = missing[0]
         if first in _op_names():
             raise ExprError(f"'{first}' is an op: call it, e.g. {first}(x)")
-        raise ExprError(f"unknown name {first!r}: give it a value, e.g. {first}=1.0 "
-                        f"(inputs given: {given})")
+        raise ExprError(f"unknown name {_shown(first)}: give it a value, e.g. "
+                        f"{_shown(first, quote=False)}=1.0 (inputs given: {given})")
+    for name, x in inputs.items():
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ExprError(f"the value of {_shown(name)} must be a number, got {x!r}"[:200])
     leaves = {name: Value(float(x), label=name) for name, x in inputs.items()}
     out = _run(expr.tree, leaves)
     if out.label == "" and out._op is not None:
@@ -265,6 +268,12 @@ def _run(node: Num | Name | Apply, leaves: Mapping[str, Value]) -> Value:
         return leaves[node.id]
     args = [_run(a, leaves) for a in node.args]
     return getattr(OPS, node.op)(*args, **dict(node.attrs))
+
+
+def _shown(name: str, quote: bool = True) -> str:
+    """A name for a message, cut short if someone wrote a very long one."""
+    name = name if len(name) <= 40 else name[:37] + "..."
+    return repr(name) if quote else name
 
 
 def _op_names() -> set[str]:

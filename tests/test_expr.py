@@ -170,6 +170,15 @@ def test_unknown_names_and_ops_used_as_names(registry):
         evaluate("nope(x)", {"x": 1.0})
 
 
+def test_input_values_must_be_numbers_and_long_names_are_cut_in_messages(registry):
+    for bad in ("abc", True, None, [1.0]):
+        with pytest.raises(ExprError, match="the value of 'x' must be a number"):
+            evaluate("x", {"x": bad})
+    with pytest.raises(ExprError) as info:
+        evaluate("a" * 900, {})
+    assert len(str(info.value)) < 200
+
+
 def test_limits_on_length_and_depth(registry):
     with pytest.raises(ExprError, match="too long"):
         parse("x + " * (MAX_LENGTH // 4) + "x")
