@@ -22,4 +22,6 @@ def picograd_register_ops(register: Callable[..., None]) -> None:
     Call ``register(Op(...))`` (or ``register(name, forward, backward, **fields)``)
     once per op. The host validates every op and checks names against all other
     plugins; a plugin whose registration fails is rolled back as a whole.
+    ``register(op, override=True)`` replaces an existing name; only in-process
+    plugins may ask for that. Called once per plugin, when the op table is built.
     """

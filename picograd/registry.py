@@ -282,8 +282,9 @@ class Registry:
         self.load()
         name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         with self._lock:
-            if name in self._plugins and self._plugins[name].status == "loaded":
-                raise PluginError(f"a plugin named '{name}' is already registered")
+            if name in self._plugins:
+                raise PluginError(f"a plugin named '{name}' is already registered "
+                                  f"({self._plugins[name].status})")
             info = PluginInfo(name, "", "", source="in-process")
             self._load_plugin(info, lambda: plugin, raise_errors=True)
             self._rebuild()

@@ -365,6 +365,9 @@ def test_register_op_as_a_call_and_as_a_decorator(registry):
         return 2.0 * x * x.sigmoid()
 
     assert Value(1.0).swish().data == pytest.approx(2.0 / (1.0 + math.exp(-1.0)))
+    with pytest.raises(PluginError, match="invalid op 'swish': kind must be one of"):
+        picograd.register_op(kind="bogus")(swish)  # a failed re-run keeps the old one
+    assert Value(1.0).swish().data == pytest.approx(2.0 / (1.0 + math.exp(-1.0)))
     swish.unregister()
     assert "swish" not in registry.ops
 
