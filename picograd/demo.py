@@ -148,6 +148,7 @@ def plot_boundary(model: MLP, X: Any, y: Any, path: str | os.PathLike | None = N
                   title: str = "") -> Any:
     """The model's decision boundary over the data; saved to ``path`` if given."""
     import numpy as np
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     pad = 0.5
@@ -160,8 +161,11 @@ def plot_boundary(model: MLP, X: Any, y: Any, path: str | os.PathLike | None = N
     limit = max(float(np.abs(zz).max()), 1e-9)
     ax.contourf(xx, yy, zz, levels=np.linspace(-limit, limit, 21), cmap="RdBu", alpha=0.55)
     ax.contour(xx, yy, zz, levels=[0.0], colors="k", linewidths=1.5)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap="RdBu", vmin=-1.5, vmax=1.5, s=28,
-               edgecolors="k", linewidths=0.6)
+    for label, shade in ((-1.0, 0.15), (1.0, 0.85)):
+        mine = y == label
+        ax.scatter(X[mine, 0], X[mine, 1], color=colormaps["RdBu"](shade), s=28,
+                   edgecolors="k", linewidths=0.6, label=f"label {label:+.0f}")
+    ax.legend(loc="upper right", framealpha=0.9)
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel="x1", ylabel="x2",
            title=title or "decision boundary (score = 0)")
     if path is not None:
