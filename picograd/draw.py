@@ -55,7 +55,7 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
         raise TypeError(f"draw_dot() expects a Value, got {type(root).__name__}")
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be LR, RL, TB or BT, not {rankdir!r}")
-    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
+    if max_nodes is not None and (type(max_nodes) is not int or max_nodes < 1):
         raise ValueError(f"max_nodes must be a positive int or None, not {max_nodes!r}")
 
     kept, total = _gather(root, max_nodes)

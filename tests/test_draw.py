@@ -241,8 +241,9 @@ def test_bad_arguments_are_clear(registry):
         draw_dot(3.0)
     with pytest.raises(ValueError, match="rankdir"):
         draw_dot(Value(1.0), rankdir="sideways")
-    with pytest.raises(ValueError, match="max_nodes"):
-        draw_dot(Value(1.0), max_nodes=0)
+    for bad in (0, -5, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="max_nodes must be a positive int or None"):
+            draw_dot(Value(1.0), max_nodes=bad)
 
 
 def test_missing_dot_says_how_to_install_it_and_keeps_the_source(small, tmp_path, monkeypatch):
