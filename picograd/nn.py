@@ -82,6 +82,8 @@ class Neuron(Module):
     def __call__(self, x: Sequence[Any]) -> Value:
         if len(x) != len(self.w):
             raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
+        if self.fused and self.nonlin and self.activation == "relu":  # relu in the same node
+            return OPS.weighted_sum(self.b, *self.w, *x, relu=True)
         if self.fused:  # one node: b + w1 x1 + ... + wn xn
             act = OPS.weighted_sum(self.b, *self.w, *x)
         else:  # micrograd's way: a node for every multiply and every add

@@ -30,13 +30,16 @@ def _split(wx: tuple) -> int:
     return n
 
 
-def weighted_sum_fwd(b, *wx):
+def weighted_sum_fwd(b, *wx, relu=False):
     n = _split(wx)
-    return sum(map(mul, wx[:n], wx[n:]), b)  # b + w1 x1 + ... + wn xn, left to right
+    y = sum(map(mul, wx[:n], wx[n:]), b)  # b + w1 x1 + ... + wn xn, left to right
+    return (0.0 if y <= 0.0 else y) if relu else y  # relu=True: the relu op's numbers
 
 
-def weighted_sum_bwd(g, y, b, *wx):
+def weighted_sum_bwd(g, y, b, *wx, relu=False):
     n = _split(wx)
+    if relu:  # NOTE: as the relu op: slope 0 at the kink, NaN stays NaN
+        g = g * (y > 0.0) if y == y else y
     return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])  # 1, then x_i, then w_i
 
 
@@ -45,37 +48,43 @@ def weighted_sum_bwd(g, y, b, *wx):
 # each weight's gradient summed over the batch: dL/dw_i = sum_k g_k x_ik. Other
 # mixes of floats and arrays take the plain formula above.
 
-def _batch(wx: tuple, n: int):
-    """The inputs stacked as rows, if every weight is a float and every input an array."""
-    ws, xs = wx[:n], wx[n:]
-    if n and all(w.__class__ is float for w in ws) and all(
-            x.__class__ is np.ndarray and x.shape == xs[0].shape for x in xs):
-        return np.array(xs)
-    return None
+def _stacked(wx: tuple, n: int):
+    """(w, X): the weights as a vector and the inputs as rows, or None for other mixes."""
+    try:
+        w, X = np.array(wx[:n]), np.array(wx[n:])
+    except ValueError:  # arrays of different shapes, or arrays mixed with floats
+        return None
+    return (w, X) if w.ndim == 1 and X.ndim > 1 else None
 
 
-def weighted_sum_array_fwd(b, *wx):
+def weighted_sum_array_fwd(b, *wx, relu=False):
     n = _split(wx)
-    X = _batch(wx, n)
-    if X is None:
-        return weighted_sum_fwd(b, *wx)
-    y = np.array(wx[:n]) @ X.reshape(n, -1)  # w1 x1 + ... + wn xn, entry by entry
-    return y.reshape(X.shape[1:]) + b
+    wX = _stacked(wx, n)
+    if wX is None:
+        y = weighted_sum_fwd(b, *wx)
+    else:
+        w, X = wX
+        y = (w @ X.reshape(n, -1)).reshape(X.shape[1:]) + b  # w1 x1 + ... + wn xn, per entry
+    return np.maximum(y, 0.0) if relu else y
 
 
-def weighted_sum_array_bwd(g, y, b, *wx):
+def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
     n = _split(wx)
-    X = _batch(wx, n)
-    if X is None or np.shape(g) != X.shape[1:]:
+    if relu:
+        g = np.where(y > 0.0, g, 0.0 * y)  # 0, or NaN where y is NaN
+    wX = _stacked(wx, n)
+    if wX is None or np.shape(g) != wX[1].shape[1:]:
         return weighted_sum_bwd(g, y, b, *wx)
+    w, X = wX
     g_w = X.reshape(n, -1) @ np.ravel(g)  # each weight's gradient, summed over the batch
-    return (g, *g_w.tolist(), *np.multiply.outer(wx[:n], g))  # 1, then x_i, then w_i
+    return (g, *g_w.tolist(), *np.multiply.outer(w, g))  # 1, then x_i, then w_i
 
 
 # The samples share one length: the checker's batch test stacks them into columns.
 NN_OPS = [
     Op("weighted_sum", weighted_sum_fwd, weighted_sum_bwd, arity=None,
        array_forward=weighted_sum_array_fwd, array_backward=weighted_sum_array_bwd,
-       samples=[(0.1, 0.5, -1.2, 0.3, 2.0), (-0.4, 1.5, 0.7, -2.0, 0.6)],
-       doc="b + w1*x1 + ... + wn*xn: a neuron's sum as one node (inputs b, w..., x...)"),
+       attrs={"relu": False}, samples=[(0.1, 0.5, -1.2, 0.3, 2.0), (-0.4, 1.5, 0.7, -2.0, 0.6)],
+       doc="b + w1*x1 + ... + wn*xn: a neuron's sum as one node (inputs b, w..., x...);"
+           " relu=True applies relu in the same node"),
 ]

@@ -239,3 +239,16 @@ def test_where_the_scalar_op_gives_inf_or_nan_so_does_the_batch(registry):
 def test_mismatched_batch_shapes_name_the_op(registry):
     with pytest.raises(ValueError, match=r"add\(array\(3,\), array\(4,\)\) forward failed"):
         Value(np.ones(3)) + Value(np.ones(4))
+
+
+def test_a_relu_neuron_is_one_node_with_relus_numbers(registry):
+    from picograd.testing import gradcheck
+
+    b, w, x = 0.2, [0.5, -1.0], np.array([[1.0, 3.0, -2.0], [0.5, -1.0, 0.25]])
+    fused = ops.weighted_sum(b, *w, *map(Value, x), relu=True)
+    plain = ops.weighted_sum(b, *w, *map(Value, x)).relu()
+    np.testing.assert_array_equal(fused.data, plain.data)
+    assert (fused.data == 0.0).any() and (fused.data > 0.0).any()  # both sides of the kink
+    assert len(fused._prev) == 5 and fused._op.name == "weighted_sum"
+    for xs in ([0.2, 0.5, -1.0, 1.0, 0.5], [0.2, 0.5, -1.0, -2.0, 0.25]):  # on and off
+        gradcheck(lambda *vs: ops.weighted_sum(*vs, relu=True), xs, name="relu neuron")
