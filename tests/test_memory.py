@@ -1,0 +1,53 @@
+"""Memory stays flat across training steps: no graph, node or gradient outlives its step.
+
+The fast version of ``benchmarks/bench_memory.py``'s 1,000-step check: tracemalloc over
+200 small steps. A leak of even one Value per step would add ~20 KiB over the 150
+measured steps; the bound below is 4 KiB. The second test keeps every loss alive on
+purpose and shows the same measurement sees that leak.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import tracemalloc
+
+from picograd import losses
+from picograd.nn import MLP
+from picograd.optim import SGD
+
+BOUND = 4096  # bytes of growth allowed between step 50 and step 200
+
+
+def growth(keep: list | None = None) -> int:
+    """Traced memory at step 200 minus step 50 of a small training loop."""
+    rng = random.Random(0)
+    data = [([rng.uniform(-1, 1), rng.uniform(-1, 1)], rng.choice([-1.0, 1.0]))
+            for _ in range(8)]
+    model = MLP(2, [8, 1], seed=0)
+    opt = SGD(model.parameters(), lr=0.05)
+    marks = {}
+    tracemalloc.start()
+    try:
+        for step in range(1, 201):
+            loss = losses.hinge([model(x) for x, _ in data], [t for _, t in data])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if keep is not None:
+                keep.append(loss)
+            if step in (50, 200):
+                gc.collect()
+                marks[step] = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return marks[200] - marks[50]
+
+
+def test_a_training_loop_does_not_grow(registry):
+    assert growth() < BOUND
+
+
+def test_the_check_sees_a_leak(registry):
+    kept: list = []
+    assert growth(keep=kept) > 100 * BOUND  # 150 whole graphs kept alive
