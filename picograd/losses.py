@@ -80,7 +80,7 @@ def mse(scores: Any, targets: Any) -> Value:
 def l2(params: Iterable[Value]) -> Value:
     """The sum of squares of ``params`` (weight decay as a loss term), as one node."""
     params = list(params)
-    return OPS.weighted_sum(0.0, *params, *params)  # 0 + p1 p1 + ... + pn pn
+    return OPS.sumsq(*params)  # 0 + p1 p1 + ... + pn pn
 
 
 def mean(v: Value) -> Value:

@@ -71,7 +71,7 @@ def weighted_sum_array_fwd(b, *wx, relu=False):
 def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
     n = _split(wx)
     if relu:
-        g = np.where(y > 0.0, g, 0.0 * y)  # 0, or NaN where y is NaN
+        g = g * np.sign(y)  # y >= 0 here: 1 where y > 0, 0 at the kink, NaN where y is NaN
     wX = _stacked(wx, n)
     if wX is None or np.shape(g) != wX[1].shape[1:]:
         return weighted_sum_bwd(g, y, b, *wx)
