@@ -116,10 +116,10 @@ def test_a_million_node_chain_backpropagates_under_the_default_recursion_limit()
         import sys
         from picograd import Value
         assert sys.getrecursionlimit() == 1000
-        x = Value(0.5)
+        x, one = Value(0.5), Value(1.0)
         y = x
         for _ in range(1_000_000):
-            y = y * 1.0 + 0.0
+            y = y * one
         y.backward()
         print(x.grad)
     """)
