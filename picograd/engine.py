@@ -75,8 +75,11 @@ class Value:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the class lacks: build the op table once, then retry.
-        if name.startswith("_") or not _ensure_table():
+        if name.startswith("_"):
             raise AttributeError(f"'Value' object has no attribute '{name}'")
+        if not _ensure_table():
+            raise AttributeError(f"'Value' object has no attribute '{name}', and no op named "
+                                 f"'{name}' is registered (see `picograd ops`)")
         return getattr(self, name)
 
     @property
@@ -226,7 +229,7 @@ def _apply(op: Op, args: tuple, attrs: dict | None) -> Value:
     node_op = op.bind(**attrs) if attrs or op.attrs else op
     parents = tuple([a if a.__class__ is Value else _lift(a, op) for a in args])
     xs = tuple([p.data for p in parents])
-    if any([_is_array(x) for x in xs if x.__class__ is not float]):
+    if any(_is_array(x) for x in xs if x.__class__ is not float):
         node_op = node_op.for_arrays()  # batch mode: some input holds a numpy array
     try:
         y = node_op.forward(*xs)
