@@ -197,16 +197,22 @@ def save(model: MLP, path: str | os.PathLike) -> None:
     except (TypeError, ValueError) as e:
         raise ModelFileError(path, f"cannot save: weights must be finite floats ({e})") from e
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise ModelFileError(path, f"cannot write there ({e.strerror or e})") from e
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise ModelFileError(path, f"cannot write the model file ({e}); "
+                                 "any previous file is unchanged") from e
         raise
 
 

@@ -244,7 +244,7 @@ def test_save_replaces_atomically_and_a_failed_save_keeps_the_old_file(registry,
         raise OSError("disk on fire")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="disk on fire"):
+    with pytest.raises(ModelFileError, match="disk on fire.*previous file is unchanged"):
         save(MLP(2, [2, 1], seed=2), path)
     monkeypatch.undo()
     assert path.read_bytes() == before
@@ -256,6 +256,8 @@ def test_save_replaces_atomically_and_a_failed_save_keeps_the_old_file(registry,
         save(broken, path)
     assert path.read_bytes() == before
 
+    with pytest.raises(ModelFileError, match="cannot write there"):
+        save(old, tmp_path / "missing" / "model.json")
     save(MLP(2, [2, 1], seed=4), path)  # a good save replaces the file
     assert [p.data for p in load(path).parameters()] == [
         p.data for p in MLP(2, [2, 1], seed=4).parameters()]
