@@ -435,6 +435,13 @@ def _validate(op: Op) -> None:
 
     if not isinstance(op.name, str) or not op.name.isidentifier() or op.name.startswith("_"):
         bad("the name must be a Python identifier not starting with '_'")
+    import keyword
+    import unicodedata
+
+    # x.name(...) must reach it: not a keyword (x.if), and as Python reads names (NFKC:
+    # a fullwidth "ｔａｎｈ" in source is "tanh")
+    if keyword.iskeyword(op.name) or unicodedata.normalize("NFKC", op.name) != op.name:
+        bad("the name must be usable as x.name(...): not a keyword, and in NFKC form")
     if op.name in RESERVED:
         bad(f"'{op.name}' is reserved by Value")
     if not callable(op.forward):
