@@ -70,7 +70,7 @@ def bce_bwd(g, y, p, t):
 
 
 def bce_array_fwd(p, t):
-    if np.any((p <= 0.0) | (p >= 1.0)):
+    if not np.all((p > 0.0) & (p < 1.0)):  # NaN too, as the scalar row
         raise ValueError("bce needs probabilities 0 < p < 1 (use 'logistic' on raw scores)")
     return -(t * np.log(p) + (1.0 - t) * np.log1p(-p))
 
