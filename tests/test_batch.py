@@ -113,7 +113,16 @@ def test_sum_and_mean_reduce_a_batch_to_a_scalar_value(registry):
     assert Value(3.5).sum().data == 3.5 and Value(3.5).mean().data == 3.5  # a batch of one
 
 
-@pytest.mark.parametrize("name", ["sum", "mean"])
+def test_sumsq_is_the_sum_of_squares_of_every_entry_of_every_input(registry):
+    x, w = Value(np.array([1.0, -2.0])), Value(3.0)
+    s = ops.sumsq(x, w)
+    assert s.data == 14.0
+    s.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, -4.0])
+    assert w.grad == 6.0
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "sumsq"])
 def test_reductions_pass_the_checker_on_scalars_and_batches(registry, name):
     results = {r.check: r for r in check_op(name)}
     assert results["gradients"].ok and results["batch"].ok
