@@ -44,6 +44,7 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "hinge": ("real", "real"), "logistic": ("real", "real"), "bce": ("unit", "unit"),
     "mse": ("real", "real"), "sum": ("real",), "mean": ("real",),
 }
+VARIADIC = {"weighted_sum": [1, 3, 5, 7]}  # b, then n weights and n inputs
 OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}  # x + y, 2.0 + y
 LIMIT = 1e6  # larger intermediate values make finite differences meaningless: discard
 
@@ -55,7 +56,16 @@ class Discard(Exception):
 def _arities(op: picograd.Op) -> list[int]:
     if op.arity is not None:
         return [op.arity]
-    return sorted({len(s) for s in op.samples}) or [1, 2, 3]
+    return VARIADIC.get(op.name) or sorted({len(s) for s in op.samples}) or [1, 2, 3]
+
+
+def _attribute(draw, default):
+    """A value for a non-differentiable attribute: its default or a variation of it."""
+    if isinstance(default, bool):
+        return draw(st.booleans())
+    if isinstance(default, (int, float)):
+        return draw(st.sampled_from([default, default * 0.5, default * 2 + 0.1]))
+    return default
 
 
 def _domains(op: picograd.Op, n: int) -> tuple:
@@ -71,7 +81,7 @@ def _domains(op: picograd.Op, n: int) -> tuple:
 
 # ---- a program and its two evaluations ---------------------------------------------------
 #
-# A program is (leaves, nodes, output): each node is (op name, args), each arg is
+# A program is (leaves, nodes, output): each node is (op name, args, attrs), each arg is
 # ("node", index, domain, shift, sign) or ("const", number). The output sums the last node
 # and every node nothing else used.
 
@@ -122,8 +132,9 @@ def programs(draw, names: list[str], ops: dict[str, picograd.Op]):
             args.append(("node", index, domain, shift, sign))
         if all(a[0] == "const" for a in args):
             args[0] = ("node", total - 1, "real" if integer_power else domains[0], 0.3, 1.0)
-        nodes.append((name, tuple(args)))
-    used = {a[1] for _, args in nodes for a in args if a[0] == "node"}
+        attrs = {k: _attribute(draw, v) for k, v in op.attrs.items()}
+        nodes.append((name, tuple(args), attrs))
+    used = {a[1] for _, args, _ in nodes for a in args if a[0] == "node"}
     sinks = [len(leaves) + i for i in range(len(nodes)) if len(leaves) + i not in used]
     return leaves, nodes, sorted(set(sinks) | {len(leaves) + len(nodes) - 1})
 
@@ -145,9 +156,9 @@ def _evaluate(program, xs, apply: Callable, leaf: Callable):
         return apply("add", domain[1], apply("mul", 0.1 * max(abs(domain[1]), 1.0),
                                              apply("tanh", z)))  # near a sample
 
-    for name, args in nodes:
+    for name, args, attrs in nodes:
         ins = [a[1] if a[0] == "const" else into(a[2], values[a[1]], a[3], a[4]) for a in args]
-        y = apply(name, *ins)
+        y = apply(name, *ins, **attrs)
         if not abs(_data(y)) <= LIMIT:
             raise Discard(f"{name} gave {_data(y)}")
         values.append(y)
@@ -161,7 +172,9 @@ def _data(v) -> float:
     return v.data if isinstance(v, Value) else v
 
 
-def _engine_apply(name: str, *args):
+def _engine_apply(name: str, *args, **attrs):
+    if attrs:
+        return getattr(F, name)(*args, **attrs)
     if name == "neg":
         return -args[0]
     symbol = OPERATORS.get(name)
@@ -177,9 +190,9 @@ def _engine_apply(name: str, *args):
 
 
 def _guarded(fn: Callable) -> Callable:
-    def run(*args):
+    def run(*args, **attrs):
         try:
-            return fn(*args)
+            return fn(*args, **attrs)
         except (ValueError, ZeroDivisionError, OverflowError) as e:
             raise Discard(str(e)) from e
 
@@ -197,12 +210,12 @@ def _check(program, ops) -> None:
     leaves = program[0]
     engine = _guarded(_engine_apply)
 
-    def plain(name, *args):
+    def plain(name, *args, **attrs):
         op = ops[name]
         if op.composite:  # built from other ops: run it through the engine
             with picograd.no_grad():
-                return getattr(F, name)(*args).data
-        return op.bind().forward(*[float(a) for a in args])
+                return getattr(F, name)(*args, **attrs).data
+        return op.bind(**attrs).forward(*[float(a) for a in args])
 
     def f(point) -> float:
         return _evaluate(program, point, _guarded(plain), float)
@@ -225,7 +238,7 @@ def _check(program, ops) -> None:
     # differences at two step sizes (their disagreement means a kink nearby: discard)
     inputs, made = [Value(x) for x in leaves], []
     it = iter(inputs)
-    out = _evaluate(program, leaves, lambda *a: made.append(engine(*a)) or made[-1],
+    out = _evaluate(program, leaves, lambda *a, **k: made.append(engine(*a, **k)) or made[-1],
                     lambda x: next(it))
     assume(math.isfinite(out.data))
     out.backward()
