@@ -44,7 +44,8 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "hinge": ("real", "real"), "logistic": ("real", "real"), "bce": ("unit", "unit"),
     "mse": ("real", "real"), "sum": ("real",), "mean": ("real",),
 }
-VARIADIC = {"weighted_sum": [1, 3, 5, 7]}  # b, then n weights and n inputs
+# Variadic ops on real inputs, and the input counts to draw.
+VARIADIC = {"weighted_sum": [1, 3, 5, 7], "sumsq": [1, 2, 5]}  # weighted_sum: b, w..., x...
 OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}  # x + y, 2.0 + y
 LIMIT = 1e6  # larger intermediate values make finite differences meaningless: discard
 
@@ -73,7 +74,7 @@ def _domains(op: picograd.Op, n: int) -> tuple:
     known = DOMAINS.get(op.name)
     if known is not None and len(known) == n:
         return known
-    if op.arity is None and op.name == "weighted_sum":
+    if op.arity is None and op.name in VARIADIC:
         return ("real",) * n
     samples = [s for s in op.samples if len(s) == n] or [(0.7,) * n]
     return tuple(("near", float(x)) for x in samples[0])
