@@ -344,3 +344,19 @@ def test_the_good_doc_loads(registry, tmp_path):
     path = tmp_path / "good.json"
     path.write_text(json.dumps(_good_doc()))
     assert load(path).layers[1].neurons[0].b.data == 0.1
+
+
+def test_the_readme_example_runs(registry, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from picograd.demo import make_dataset
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Neural nets and the demo", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    X, y = make_dataset("moons", 20, seed=0)
+    monkeypatch.chdir(tmp_path)
+    namespace = {"X": X, "y": y}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert isinstance(namespace["model"], MLP) and (tmp_path / "model.json").exists()
+    assert namespace["loss"].data > 0.0
