@@ -294,6 +294,7 @@ def check_text(text: str, ops: set[str]) -> None:
 
 def test_the_graph_command_never_runs_code(tmp_path):
     attack = f"__import__('os').system('touch {SENTINEL}')"
+    (tmp_path / "g.svg").write_text("an older picture")
     done = subprocess.run(
         [sys.executable, "-m", "picograd", "graph", attack, "--out", "g.svg"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
@@ -301,7 +302,8 @@ def test_the_graph_command_never_runs_code(tmp_path):
     )
     assert done.returncode == 2
     assert "picograd graph: error:" in done.stderr and "not allowed" in done.stderr
-    assert not (tmp_path / SENTINEL).exists() and not (tmp_path / "g.svg").exists()
+    assert not (tmp_path / SENTINEL).exists()
+    assert (tmp_path / "g.svg").read_text() == "an older picture"  # untouched
 
 
 # ---- plugin metadata: ops registered in-process ------------------------------------------
