@@ -327,10 +327,14 @@ def _check_paths(args: argparse.Namespace, parser: argparse.ArgumentParser) -> P
             parser.error(f"argument --save: {save} is a directory, expected a file name")
         if not save.parent.is_dir():
             parser.error(f"argument --save: the directory {save.parent} does not exist")
+        if not os.access(save.parent, os.W_OK):
+            parser.error(f"argument --save: cannot write into {save.parent}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         parser.error(f"argument --out: cannot create {out} ({e.strerror or e})")
+    if not os.access(out, os.W_OK):
+        parser.error(f"argument --out: cannot write into {out}")
     return out
 
 
