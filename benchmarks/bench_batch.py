@@ -1,6 +1,6 @@
 """picograd's batch mode vs micrograd, HIPS autograd and PyTorch, side by side in one process.
 
-    python benchmarks/bench_batch.py [--repeat 3] [--micrograd-steps 2]
+    python benchmarks/bench_batch.py [--repeat 3] [--micrograd-steps 2] [--samples 100]
     python benchmarks/bench_batch.py --scale 100000 [--batch-size 1000] [--epochs 3]
 
 The workload is micrograd's demo: make_moons(100 samples, noise 0.1), labels in
@@ -162,18 +162,19 @@ def available(module: str) -> bool:
 
 
 def compare(args: argparse.Namespace) -> None:
-    X, y = moons(100)
+    X, y = moons(args.samples)
     rows = []  # (name, seconds for 100 steps, final loss, note)
     best = min(picograd_batch(X, y) for _ in range(args.repeat))
     rows.append(("picograd batch", best[0], best[1], f"best of {args.repeat}"))
 
     few = args.micrograd_steps
-    t, loss = picograd_per_sample(X, y, few)
-    rows.append(("picograd per-sample", t * STEPS / few, loss, f"{few} steps x {STEPS // few}"))
-    if available("micrograd"):
+    if few:
+        t, loss = picograd_per_sample(X, y, few)
+        rows.append(("picograd per-sample", t * STEPS / few, loss, f"{few} steps x {STEPS // few}"))
+    if few and available("micrograd"):
         t, loss = micrograd(X, y, few)
         rows.append(("micrograd", t * STEPS / few, loss, f"{few} steps x {STEPS // few}"))
-    else:
+    elif few:
         print("micrograd is not installed (pip install micrograd): skipped")
     for name, module, fn in [("autograd (numpy)", "autograd", autograd_batch),
                              ("torch CPU", "torch", torch_batch)]:
@@ -184,7 +185,8 @@ def compare(args: argparse.Namespace) -> None:
             print(f"{module} is not installed (pip install {module}): skipped")
 
     ours = rows[0][1]
-    print(f"moons(100), MLP(2, [16, 16, 1]), hinge + 1e-4 L2, {STEPS} SGD steps, float64")
+    print(f"moons({args.samples}), MLP(2, [16, 16, 1]), hinge + 1e-4 L2, {STEPS} SGD steps,"
+          " float64")
     print(f"{'engine':<20} {'ms/100 steps':>13} {'final loss':>11}  {'vs picograd batch':>18}  how")
     for name, seconds, loss, note in rows:
         ratio = seconds / ours
@@ -234,7 +236,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--micrograd-steps", type=int, default=2,
-                        help="steps to time for the per-sample engines (then extrapolated)")
+                        help="steps to time for the per-sample engines, then extrapolated"
+                        " (0: skip them)")
+    parser.add_argument("--samples", type=int, default=100, help="moons samples (one batch)")
     parser.add_argument("--scale", type=int, default=0, help="train on this many samples")
     parser.add_argument("--batch-size", type=int, default=1000, help="0: the whole data set")
     parser.add_argument("--epochs", type=int, default=3)
