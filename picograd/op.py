@@ -27,6 +27,9 @@ Everything else is optional:
     array_forward, array_backward
                 numpy versions for batch mode. An op with neither these nor
                 ``vectorized`` still works on arrays, element by element (slower).
+                On arrays the engine sums each gradient down to its input's
+                shape (a float parameter gets the sum over the batch); a backward
+                may also return it already summed, when that is cheaper.
     doc         one line for ``picograd ops``.
 
 Example, one row:
