@@ -147,7 +147,10 @@ def _by_id(v: Value) -> int:
 
 
 def _seed_gradient(data: Any) -> Any:
-    return 1.0 if data.__class__ is float else data * 0.0 + 1.0  # ones in data's shape
+    """d(self)/d(self) = 1: ones in a batch's shape, even where the data is inf or NaN."""
+    if data.__class__ is float or not _is_array(data):
+        return 1.0
+    return sys.modules["numpy"].ones_like(data, dtype=float)
 
 
 # ---------------------------------------------------------------------------------------

@@ -297,9 +297,6 @@ def test_batch_follows_the_same_policy(registry, name, xs):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.xfail(strict=True, reason=(
-    "engine._seed_gradient seeds a batch backward() with data * 0.0 + 1.0, which is NaN "
-    "where the output is inf or NaN; numpy.ones_like(data) would not be (reported)"))
 def test_batch_backward_seeds_ones_even_where_the_output_is_infinite(registry):
     import numpy as np
 
