@@ -64,9 +64,9 @@ def _attribute(draw, default):
     """A value for a non-differentiable attribute: its default or a variation of it."""
     if isinstance(default, bool):
         return draw(st.booleans())
-    if isinstance(default, (int, float)):
+    if isinstance(default, float):  # a slope, a scale: vary it
         return draw(st.sampled_from([default, default * 0.5, default * 2 + 0.1]))
-    return default
+    return default  # ints are indices and sizes: only the default is sure to fit
 
 
 def _domains(op: picograd.Op, n: int) -> tuple:
