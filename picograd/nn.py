@@ -109,9 +109,33 @@ class Layer(Module):
         rng = _rng(seed, rng)  # one generator for all neurons, so they differ
         self.neurons = [Neuron(nin, rng=rng, **kwargs) for _ in range(nout)]
 
-    def __call__(self, x: Sequence[Any]) -> Value | list[Value]:
+    def __call__(self, x: Any) -> Value | list[Value]:
+        """One sample (``nin`` numbers or Values), or a 2-D batch: one Value per output."""
+        if _is_batch(x):
+            if self.neurons[0].fused:
+                return _columns(self.batch(Value(x, requires_grad=False)))
+            x = [Value(column, requires_grad=False) for column in x.T]  # one Value per input
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
+
+    def batch(self, X: Value) -> Value:
+        """The whole layer on a batch of rows X (batch, nin), as one ``dense`` node.
+
+        Returns the (batch, nout) Value of every neuron's output for every row. The
+        node's inputs are this layer's parameters and X, so each parameter gets its
+        gradient summed over the batch, as the per-sample graphs would give it.
+        """
+        first = self.neurons[0]
+        nin, nout = len(first.w), len(self.neurons)
+        if not isinstance(X, Value) or not _is_batch(X.data) or X.data.shape[1] != nin:
+            shape = getattr(getattr(X, "data", X), "shape", None)
+            raise ValueError(f"{self!r} takes a batch Value of shape (batch, {nin}), "
+                             f"got {shape or type(X).__name__}")
+        relu = first.nonlin and first.activation == "relu"
+        Y = OPS.dense(*self.parameters(), X, nout=nout, relu=relu)
+        if first.nonlin and not relu:  # any other activation: one node, elementwise
+            Y = getattr(OPS, first.activation)(Y)
+        return Y
 
     def parameters(self) -> list[Value]:
         return [p for n in self.neurons for p in n.parameters()]
@@ -142,6 +166,11 @@ class MLP(Module):
         if _is_batch(x):
             if x.shape[1] != self.nin:
                 raise ValueError(f"MLP takes {self.nin} inputs, got a batch of shape {x.shape}")
+            if self.layers[0].neurons[0].fused:  # a node per layer, matrices in between
+                X = Value(x, requires_grad=False)
+                for layer in self.layers:
+                    X = layer.batch(X)
+                return _columns(X)
             x = [Value(column, requires_grad=False) for column in x.T]  # one Value per input
         else:  # plain numbers become constants once here, not once per neuron
             x = [xi if isinstance(xi, Value) else Value(xi, requires_grad=False) for xi in x]
@@ -166,6 +195,12 @@ class MLP(Module):
 def _is_batch(x: Any) -> bool:
     np = sys.modules.get("numpy")
     return np is not None and isinstance(x, np.ndarray) and x.ndim == 2
+
+
+def _columns(Y: Value) -> Value | list[Value]:
+    """A (batch, nout) Value as nout batch Values, one per output; one output is bare."""
+    out = [OPS.column(Y, index=j) for j in range(Y.data.shape[1])]
+    return out[0] if len(out) == 1 else out
 
 
 # ---------------------------------------------------------------------------------------

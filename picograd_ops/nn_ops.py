@@ -80,6 +80,94 @@ def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
     return (g, *g_w.tolist(), *np.multiply.outer(w, g))  # 1, then x_i, then w_i
 
 
+
+
+# ---- a whole layer as one node (batch mode) ---------------------------------------------
+#
+#     dense(w_11, ..., w_1n, b_1, ..., w_m1, ..., w_mn, b_m, X, nout=m, relu=False) = Y
+#
+# The inputs are the layer's parameters in ``Layer.parameters()`` order (neuron by
+# neuron: its weights, then its bias), then one input X holding a batch of rows
+# (batch, n). Row k of Y (batch, m) is every neuron's weighted sum of row k of X:
+#
+#     Y = X @ W.T + b,   W the (m, n) weights, b the m biases
+#
+# and by the chain rule, with G = dL/dY (batch, m):
+#
+#     dL/dW = G.T @ X   (each weight's gradient summed over the batch)
+#     dL/db = G summed over the batch,     dL/dX = G @ W
+#
+# A float X is one row of one input (n = 1), and with m = 1 this is the scalar op
+# ``w * x + b``: the form the checker tests. The same two functions serve floats and
+# arrays (sums and products only: numpy gives the IEEE numbers the floats do).
+
+def _layout(pbx: tuple, nout: int) -> tuple[int, int]:
+    """(n, m): inputs per neuron and neurons, checked against the number of parameters."""
+    count, x = len(pbx) - 1, pbx[-1]
+    nin = 1 if x.__class__ is float or np.ndim(x) < 2 else np.shape(x)[-1]
+    if nout < 1 or count != nout * (nin + 1):
+        raise ValueError(
+            f"dense with nout={nout} and {nin} input(s) per row takes {nout * (nin + 1)} "
+            f"parameters (each neuron's {nin} weight(s), then its bias) and X, got {count} "
+            "parameters"
+        )
+    return nin, nout
+
+
+def _matrix(params: tuple, nin: int, nout: int):
+    """The parameters as one (m, n + 1) matrix: row j is neuron j's weights, then its bias."""
+    A = np.array(params, dtype=float)
+    if A.ndim != 1:  # a parameter holding a batch: only the scalar layout allows that
+        raise ValueError("dense takes numbers as weights and biases (only X holds a batch),"
+                         " unless nout=1 with one input per row")
+    return A.reshape(nout, nin + 1)
+
+
+def dense_fwd(*pbx, nout=1, relu=False):
+    nin, nout = _layout(pbx, nout)
+    X = pbx[-1]
+    if nin == nout == 1 and np.ndim(X) < 2:  # w x + b, on a float or a batch of floats
+        y = pbx[0] * X + pbx[1]
+        if relu:
+            return (0.0 if y <= 0.0 else y) if y.__class__ is float else np.maximum(y, 0.0)
+        return y
+    A = _matrix(pbx[:-1], nin, nout)
+    Y = X @ A[:, :nin].T + A[:, nin]  # each row: every neuron's b + w . x
+    return np.maximum(Y, 0.0) if relu else Y
+
+
+def dense_bwd(g, y, *pbx, nout=1, relu=False):
+    nin, nout = _layout(pbx, nout)
+    X = pbx[-1]
+    if relu:  # as the relu op: slope 0 at the kink (y = 0), NaN stays NaN
+        g = (g * (y > 0.0) if y == y else y) if y.__class__ is float else g * np.sign(y)
+    if nin == nout == 1 and np.ndim(X) < 2:
+        return g * X, g, g * pbx[0]  # d/dw = x, d/db = 1, d/dx = w
+    A = _matrix(pbx[:-1], nin, nout)
+    gA = np.empty_like(A)
+    gA[:, :nin] = g.T @ X  # sum over the batch of g_kj x_ki
+    gA[:, nin] = g.sum(axis=0)
+    return (*gA.ravel().tolist(), g @ A[:, :nin])
+
+
+def column_fwd(M, index=0):
+    if index != 0:
+        raise IndexError(f"column {index} of a row of one (a float) does not exist")
+    return M
+
+
+def column_array_fwd(M, index=0):
+    return M[:, index] if np.ndim(M) == 2 else column_fwd(M, index)  # 1-D: rows of one
+
+
+def column_array_bwd(g, y, M, index=0):
+    if np.ndim(M) != 2:
+        return (g,)
+    G = np.zeros_like(M)
+    G[:, index] = g  # only that column reached the output
+    return (G,)
+
+
 # The samples share one length: the checker's batch test stacks them into columns.
 NN_OPS = [
     Op("weighted_sum", weighted_sum_fwd, weighted_sum_bwd, arity=None,
@@ -87,4 +175,11 @@ NN_OPS = [
        attrs={"relu": False}, samples=[(0.1, 0.5, -1.2, 0.3, 2.0), (-0.4, 1.5, 0.7, -2.0, 0.6)],
        doc="b + w1*x1 + ... + wn*xn: a neuron's sum as one node (inputs b, w..., x...);"
            " relu=True applies relu in the same node"),
+    Op("dense", dense_fwd, dense_bwd, arity=None, vectorized=True,
+       attrs={"nout": 1, "relu": False}, samples=[(0.7, 0.1, -1.3), (-0.4, 0.3, 0.9)],
+       doc="a layer on a batch of rows X (batch, n): X @ W.T + b as one node (inputs:"
+           " each neuron's weights then bias, then X)"),
+    Op("column", column_fwd, lambda g, y, M, index=0: (g,), array_forward=column_array_fwd,
+       array_backward=column_array_bwd, attrs={"index": 0}, samples=[(1.5,), (-0.5,)],
+       doc="column `index` of a batch of rows (batch, m) -> (batch,); a float is itself"),
 ]

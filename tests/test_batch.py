@@ -261,3 +261,132 @@ def test_a_relu_neuron_is_one_node_with_relus_numbers(registry):
     assert len(fused._prev) == 5 and fused._op.name == "weighted_sum"
     for xs in ([0.2, 0.5, -1.0, 1.0, 0.5], [0.2, 0.5, -1.0, -2.0, 0.25]):  # on and off
         gradcheck(lambda *vs: ops.weighted_sum(*vs, relu=True), xs, name="relu neuron")
+
+
+# ---- a layer as one node: dense, and the MLP's batch path ------------------------------
+
+def test_dense_and_column_pass_the_checker(registry):
+    for name in ("dense", "column"):
+        results = {r.check: r for r in check_op(name)}
+        assert all(r.ok for r in results.values()) and "batch" in results
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_dense_is_every_neurons_weighted_sum_and_its_gradients_match_finite_differences(
+        registry, relu):
+    rng = np.random.default_rng(5)
+    nin, nout, batch = 3, 2, 4
+    params = rng.uniform(-1, 1, nout * (nin + 1)).tolist()  # neuron by neuron: w..., b
+    X = rng.normal(size=(batch, nin))
+    R = rng.normal(size=(batch, nout))  # the loss sum(R * Y) weighs every output
+
+    def loss(ps, X):
+        return float(np.sum(R * ops.dense(*ps, Value(X), nout=nout, relu=relu).data))
+
+    Y = ops.dense(*params, Value(X), nout=nout, relu=relu).data
+    for k in range(batch):  # row k, neuron j: weighted_sum of row k with neuron j's numbers
+        for j in range(nout):
+            w, b = params[j * (nin + 1):j * (nin + 1) + nin], params[j * (nin + 1) + nin]
+            want = ops.weighted_sum(b, *w, *X[k].tolist(), relu=relu).data
+            assert Y[k, j] == pytest.approx(want, rel=1e-14, abs=1e-15)
+    if relu:
+        assert (Y == 0.0).any() and (Y > 0.0).any()  # both sides of the kink
+
+    ps, Xv = [Value(p) for p in params], Value(X)
+    out = ops.sum(ops.dense(*ps, Xv, nout=nout, relu=relu) * R)
+    out.backward()
+    assert out._prev[0]._op.name == "mul" and len(out._prev[0]._prev[0]._prev) == len(ps) + 1
+    eps = 1e-6
+    for i, p in enumerate(params):
+        up, down = list(params), list(params)
+        up[i], down[i] = p + eps, p - eps
+        numeric = (loss(up, X) - loss(down, X)) / (2 * eps)
+        assert isinstance(ps[i].grad, float)
+        assert ps[i].grad == pytest.approx(numeric, rel=1e-6, abs=1e-8)
+    for k in range(batch):
+        for i in range(nin):
+            up, down = X.copy(), X.copy()
+            up[k, i] += eps
+            down[k, i] -= eps
+            numeric = (loss(params, up) - loss(params, down)) / (2 * eps)
+            assert Xv.grad[k, i] == pytest.approx(numeric, rel=1e-6, abs=1e-8)
+
+
+def test_dense_with_the_wrong_number_of_parameters_names_the_op(registry):
+    X = Value(np.ones((4, 3)))
+    with pytest.raises(ValueError, match=r"dense.*nout=2 and 3 input\(s\) per row takes 8 "
+                                         r"parameters.*got 7"):
+        ops.dense(*[0.5] * 7, X, nout=2)
+    with pytest.raises(IndexError, match="column"):
+        ops.column(Value(np.ones((4, 2))), index=2)
+
+
+class SoftsignPlugin:
+    """An activation written for floats only: batches run it element by element."""
+
+    @hookimpl
+    def picograd_register_ops(self, register):
+        register(Op("softsign", lambda x: x / (1.0 + abs(x)),
+                    lambda g, y, x: (g / (1.0 + abs(x)) ** 2,), kind="activation"))
+
+
+def outputs_and_grads(model, X, batch: bool):
+    """The model's outputs for every row, and each parameter's gradient of a loss that
+    uses every output (the outputs' squares weighted by fixed numbers, averaged)."""
+    from picograd.nn import MLP
+
+    assert isinstance(model, MLP)
+    nout = model.nouts[-1]
+    weights = [1.0, -0.5, 2.0][:nout]
+    if batch:
+        out = model(X)
+        cols = [out] if nout == 1 else out
+        loss = sum((c * c * wj).mean() for c, wj in zip(cols, weights))
+        data = np.stack([c.data for c in cols], axis=1)
+    else:
+        rows = [model(row) for row in X.tolist()]
+        rows = [[r] if nout == 1 else r for r in rows]
+        loss = sum(sum(c * c * wj for c, wj in zip(r, weights)) for r in rows) / len(rows)
+        data = np.array([[c.data for c in r] for r in rows])
+    loss.backward()
+    return data, [p.grad for p in model.parameters()]
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "softsign"])
+@pytest.mark.parametrize("nouts", [[5, 4, 1], [6, 3]])
+def test_the_batch_path_gives_the_per_sample_outputs_and_gradients(registry, activation, nouts):
+    from picograd.nn import MLP
+
+    X = np.random.default_rng(2).normal(size=(9, 3))
+    with registry.register_plugin(SoftsignPlugin(), name="softsign-plugin"):
+        data_b, grads_b = outputs_and_grads(MLP(3, nouts, activation=activation, seed=4), X,
+                                            batch=True)
+        data_s, grads_s = outputs_and_grads(MLP(3, nouts, activation=activation, seed=4), X,
+                                            batch=False)
+    assert data_b.shape == (9, nouts[-1])
+    np.testing.assert_allclose(data_b, data_s, rtol=1e-13, atol=1e-15)
+    assert all(isinstance(g, float) for g in grads_b) and any(g != 0.0 for g in grads_s)
+    np.testing.assert_allclose(grads_b, grads_s, rtol=1e-11, atol=1e-15)
+
+
+def test_a_batch_mlp_is_one_node_per_layer(registry):
+    from picograd.nn import MLP
+
+    model = MLP(2, [16, 16, 1], seed=0)
+    score = model(np.random.default_rng(0).normal(size=(50, 2)))
+    assert score.data.shape == (50,) and score._op.name == "column"
+    nodes, todo = [], [score]
+    while todo:
+        v = todo.pop()
+        if v._op is not None:
+            nodes.append(v._op.name)
+            todo.extend(v._prev)
+    assert nodes == ["column", "dense", "dense", "dense"]
+    layer = score._prev[0]
+    assert layer.data.shape == (50, 1) and len(layer._prev) == 16 + 1 + 1  # w..., b, X
+    hidden = MLP(2, [4, 1], activation="tanh", seed=0).layers[0]
+    Y = hidden.batch(Value(np.ones((3, 2)), requires_grad=False))
+    assert Y._op.name == "tanh" and Y._prev[0]._op.name == "dense"  # one elementwise node
+    assert len(hidden(np.ones((3, 2)))) == 4  # a Layer called on a batch: a Value per neuron
+    with pytest.raises(ValueError, match=r"takes a batch Value of shape \(batch, 2\)"):
+        hidden.batch(Value(np.ones((3, 5))))
