@@ -25,7 +25,7 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -39,6 +39,7 @@ from .op import KINDS, Op
 BUILTIN_MODULE = "picograd_ops"
 ENTRY_POINT_GROUP = "picograd"
 RESERVED = frozenset({"data", "grad", "requires_grad", "backward", "label"})
+MAX_NAME = 64
 
 
 class PluginError(Exception):
@@ -431,10 +432,12 @@ class PluginHandle:
 def _validate(op: Op) -> None:
     """Reject an op that breaks the contract, before it can reach the table."""
     def bad(why: str) -> None:
-        raise PluginError(f"invalid op {op.name!r}: {why}")
+        raise PluginError(f"invalid op {str(op.name)[:80]!r}: {why}")
 
     if not isinstance(op.name, str) or not op.name.isidentifier() or op.name.startswith("_"):
         bad("the name must be a Python identifier not starting with '_'")
+    if len(op.name) > MAX_NAME:
+        bad(f"the name must be at most {MAX_NAME} characters")
     import keyword
     import unicodedata
 
@@ -450,10 +453,14 @@ def _validate(op: Op) -> None:
         bad("backward must be callable or None (composite)")
     if op.kind not in KINDS:
         bad(f"kind must be one of {', '.join(KINDS)}, not {op.kind!r}")
-    if op.arity is not None and (not isinstance(op.arity, int) or op.arity < 1):
+    if op.arity is not None and (type(op.arity) is not int or op.arity < 1):
         bad("arity must be a positive int or None (variadic)")
     if not isinstance(op.attrs, Mapping) or not all(isinstance(k, str) for k in op.attrs):
         bad("attrs must map attribute names to default values")
+    if not isinstance(op.doc, str) or not isinstance(op.vectorized, bool):
+        bad("doc must be a str and vectorized a bool")
+    if isinstance(op.samples, (str, bytes)) or not isinstance(op.samples, Sequence):
+        bad("samples must be a sequence of input tuples")
     for sample in op.samples:
         if not isinstance(sample, tuple) or (op.arity is not None and len(sample) != op.arity):
             bad(f"sample {sample!r} must be a tuple of {op.arity} input(s)")
