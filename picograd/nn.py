@@ -8,8 +8,8 @@
 Beyond micrograd: ``activation=`` takes any registered activation by name (plugins
 included), ``seed=`` or ``rng=`` makes the initial weights reproducible, and
 ``fused=False`` builds every multiply and add as its own node (to see them in a drawn
-graph) instead of one ``weighted_sum`` node per neuron. ``save``/``load`` keep a
-model in a JSON file.
+graph) instead of one ``weighted_sum`` node per neuron, or, on a batch, one ``dense``
+node per layer (a matrix product). ``save``/``load`` keep a model in a JSON file.
 """
 
 from __future__ import annotations
@@ -113,12 +113,12 @@ class Layer(Module):
         """One sample (``nin`` numbers or Values), or a 2-D batch: one Value per output."""
         if _is_batch(x):
             if self.neurons[0].fused:
-                return _columns(self.batch(Value(x, requires_grad=False)))
+                return _columns(self.batch(x))
             x = [Value(column, requires_grad=False) for column in x.T]  # one Value per input
         out = [n(x) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
-    def batch(self, X: Value) -> Value:
+    def batch(self, X: Any) -> Value:
         """The whole layer on a batch of rows X (batch, nin), as one ``dense`` node.
 
         Returns the (batch, nout) Value of every neuron's output for every row. The
@@ -127,9 +127,11 @@ class Layer(Module):
         """
         first = self.neurons[0]
         nin, nout = len(first.w), len(self.neurons)
+        if _is_batch(X):
+            X = Value(X, requires_grad=False)
         if not isinstance(X, Value) or not _is_batch(X.data) or X.data.shape[1] != nin:
             shape = getattr(getattr(X, "data", X), "shape", None)
-            raise ValueError(f"{self!r} takes a batch Value of shape (batch, {nin}), "
+            raise ValueError(f"{self!r} takes a batch of shape (batch, {nin}), "
                              f"got {shape or type(X).__name__}")
         relu = first.nonlin and first.activation == "relu"
         Y = OPS.dense(*self.parameters(), X, nout=nout, relu=relu)

@@ -1,4 +1,4 @@
-"""The fused neuron op: a neuron's weighted sum as one node instead of 2n.
+"""Fused ops for neural nets: a neuron, or a whole layer on a batch, as one node.
 
     weighted_sum(b, w1, ..., wn, x1, ..., xn) = b + w1 x1 + ... + wn xn
 
@@ -9,6 +9,10 @@ and its backward hands out one gradient per input:
     dy/db = 1,   dy/dw_i = x_i,   dy/dx_i = w_i
 
 The arithmetic is plain, so the same row works on numpy arrays (batch mode).
+
+In batch mode ``MLP`` goes further: ``dense`` is a whole layer on a batch matrix
+(one matrix product forward, two backward) and ``column`` takes one output column
+of it, so a batch step builds a handful of nodes however large the batch is.
 """
 
 from __future__ import annotations
@@ -80,9 +84,7 @@ def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
     return (g, *g_w.tolist(), *np.multiply.outer(w, g))  # 1, then x_i, then w_i
 
 
-
-
-# ---- a whole layer as one node (batch mode) ---------------------------------------------
+# ---- a whole layer as one node (batch mode) -------------------------------------------
 #
 #     dense(w_11, ..., w_1n, b_1, ..., w_m1, ..., w_mn, b_m, X, nout=m, relu=False) = Y
 #
@@ -94,61 +96,69 @@ def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
 #
 # and by the chain rule, with G = dL/dY (batch, m):
 #
-#     dL/dW = G.T @ X   (each weight's gradient summed over the batch)
+#     dL/dW = G.T @ X   (each weight's gradient summed over the batch: one float each)
 #     dL/db = G summed over the batch,     dL/dX = G @ W
 #
-# A float X is one row of one input (n = 1), and with m = 1 this is the scalar op
-# ``w * x + b``: the form the checker tests. The same two functions serve floats and
-# arrays (sums and products only: numpy gives the IEEE numbers the floats do).
+# With m = 1 neuron, X may also be a float (one row of one input) or a 1-D batch of
+# them: then it is the scalar op relu?(w x + b), the form the gradient checker tests.
+# Only sums and products: the same two functions serve floats and arrays, and give
+# the per-sample graph's numbers up to the order numpy adds them in.
 
-def _layout(pbx: tuple, nout: int) -> tuple[int, int]:
-    """(n, m): inputs per neuron and neurons, checked against the number of parameters."""
-    count, x = len(pbx) - 1, pbx[-1]
-    nin = 1 if x.__class__ is float or np.ndim(x) < 2 else np.shape(x)[-1]
+def _layout(pbx: tuple, nout: int) -> int:
+    """n, the inputs per row, checked against X's shape and the number of parameters."""
+    count, ndim = len(pbx) - 1, np.ndim(pbx[-1])
+    if ndim == 2:
+        nin = np.shape(pbx[-1])[1]
+    elif ndim < 2 and nout == 1:
+        nin = 1  # a float, or a batch of floats: one row of one input each
+    else:
+        raise ValueError(f"dense with nout={nout} takes X as a batch of rows (batch, n), "
+                         f"got shape {np.shape(pbx[-1])}")
     if nout < 1 or count != nout * (nin + 1):
         raise ValueError(
             f"dense with nout={nout} and {nin} input(s) per row takes {nout * (nin + 1)} "
             f"parameters (each neuron's {nin} weight(s), then its bias) and X, got {count} "
             "parameters"
         )
-    return nin, nout
+    return nin
 
 
 def _matrix(params: tuple, nin: int, nout: int):
     """The parameters as one (m, n + 1) matrix: row j is neuron j's weights, then its bias."""
     A = np.array(params, dtype=float)
-    if A.ndim != 1:  # a parameter holding a batch: only the scalar layout allows that
-        raise ValueError("dense takes numbers as weights and biases (only X holds a batch),"
-                         " unless nout=1 with one input per row")
+    if A.ndim != 1:
+        raise ValueError("dense takes numbers as weights and biases; only X holds a batch")
     return A.reshape(nout, nin + 1)
 
 
 def dense_fwd(*pbx, nout=1, relu=False):
-    nin, nout = _layout(pbx, nout)
-    X = pbx[-1]
-    if nin == nout == 1 and np.ndim(X) < 2:  # w x + b, on a float or a batch of floats
+    nin, X = _layout(pbx, nout), pbx[-1]
+    if np.ndim(X) < 2:  # one neuron, one input: w x + b
         y = pbx[0] * X + pbx[1]
-        if relu:
-            return (0.0 if y <= 0.0 else y) if y.__class__ is float else np.maximum(y, 0.0)
-        return y
+        if not relu:
+            return y
+        return (0.0 if y <= 0.0 else y) if y.__class__ is float else np.maximum(y, 0.0)
     A = _matrix(pbx[:-1], nin, nout)
-    Y = X @ A[:, :nin].T + A[:, nin]  # each row: every neuron's b + w . x
+    Y = X @ A[:, :nin].T + A[:, nin]  # row k, column j: b_j + w_j . x_k
     return np.maximum(Y, 0.0) if relu else Y
 
 
 def dense_bwd(g, y, *pbx, nout=1, relu=False):
-    nin, nout = _layout(pbx, nout)
-    X = pbx[-1]
+    nin, X = _layout(pbx, nout), pbx[-1]
     if relu:  # as the relu op: slope 0 at the kink (y = 0), NaN stays NaN
         g = (g * (y > 0.0) if y == y else y) if y.__class__ is float else g * np.sign(y)
-    if nin == nout == 1 and np.ndim(X) < 2:
+    if np.ndim(X) < 2:
         return g * X, g, g * pbx[0]  # d/dw = x, d/db = 1, d/dx = w
     A = _matrix(pbx[:-1], nin, nout)
     gA = np.empty_like(A)
-    gA[:, :nin] = g.T @ X  # sum over the batch of g_kj x_ki
-    gA[:, nin] = g.sum(axis=0)
-    return (*gA.ravel().tolist(), g @ A[:, :nin])
+    gA[:, :nin] = g.T @ X  # dL/dw_ji = sum over the batch of g_kj x_ki
+    gA[:, nin] = g.sum(axis=0)  # dL/db_j = sum over the batch of g_kj
+    return (*gA.ravel().tolist(), g @ A[:, :nin])  # floats in parameter order, then dL/dX
 
+
+# column(M, index=j) = M[:, j]: output j of a layer for every row, as the batch Value
+# (batch,) that losses take. dL/dM is g in column j and 0 elsewhere. A float, or a 1-D
+# batch of them, is a row of one: column 0 is itself.
 
 def column_fwd(M, index=0):
     if index != 0:

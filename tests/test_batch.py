@@ -269,6 +269,11 @@ def test_dense_and_column_pass_the_checker(registry):
     for name in ("dense", "column"):
         results = {r.check: r for r in check_op(name)}
         assert all(r.ok for r in results.values()) and "batch" in results
+    from picograd.testing import gradcheck
+
+    for xs in ([0.7, 0.1, -1.3], [-0.4, 0.3, 0.9]):  # relu(w x + b), on and off
+        assert (ops.dense(*xs, relu=True).data > 0.0) == (xs[0] * xs[2] + xs[1] > 0.0)
+        gradcheck(lambda *vs: ops.dense(*vs, relu=True), xs, name="dense(relu=True)")
 
 
 @pytest.mark.parametrize("relu", [False, True])
@@ -317,6 +322,8 @@ def test_dense_with_the_wrong_number_of_parameters_names_the_op(registry):
     with pytest.raises(ValueError, match=r"dense.*nout=2 and 3 input\(s\) per row takes 8 "
                                          r"parameters.*got 7"):
         ops.dense(*[0.5] * 7, X, nout=2)
+    with pytest.raises(ValueError, match=r"nout=2 takes X as a batch of rows \(batch, n\)"):
+        ops.dense(*[0.5] * 4, Value(np.ones(4)), nout=2)
     with pytest.raises(IndexError, match="column"):
         ops.column(Value(np.ones((4, 2))), index=2)
 
@@ -388,5 +395,5 @@ def test_a_batch_mlp_is_one_node_per_layer(registry):
     Y = hidden.batch(Value(np.ones((3, 2)), requires_grad=False))
     assert Y._op.name == "tanh" and Y._prev[0]._op.name == "dense"  # one elementwise node
     assert len(hidden(np.ones((3, 2)))) == 4  # a Layer called on a batch: a Value per neuron
-    with pytest.raises(ValueError, match=r"takes a batch Value of shape \(batch, 2\)"):
+    with pytest.raises(ValueError, match=r"takes a batch of shape \(batch, 2\)"):
         hidden.batch(Value(np.ones((3, 5))))
