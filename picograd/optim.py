@@ -78,6 +78,11 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
+        if not mu and not wd:  # micrograd's update, the demo's: w -= lr * grad
+            for p in self.params:
+                p.data -= lr * p.grad
+            self.steps += 1
+            return
         for i, p in enumerate(self.params):
             g = p.grad + wd * p.data if wd else p.grad
             if mu:
