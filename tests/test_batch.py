@@ -397,3 +397,16 @@ def test_a_batch_mlp_is_one_node_per_layer(registry):
     assert len(hidden(np.ones((3, 2)))) == 4  # a Layer called on a batch: a Value per neuron
     with pytest.raises(ValueError, match=r"takes a batch of shape \(batch, 2\)"):
         hidden.batch(Value(np.ones((3, 5))))
+
+
+def test_a_batch_mlp_graph_draws_with_its_dense_nodes(registry):
+    from picograd import losses
+    from picograd.draw import draw_dot
+    from picograd.nn import MLP
+
+    X = np.random.default_rng(1).normal(size=(30, 2))
+    loss = losses.hinge(MLP(2, [3, 1], seed=0)(X), np.sign(X[:, 0]))
+    loss.backward()
+    source = draw_dot(loss).source
+    assert "dense(nout=3, relu=True)" in source and "dense(nout=1, relu=False)" in source
+    assert "column(index=0)" in source and "array 30x3" in source
