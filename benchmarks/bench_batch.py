@@ -6,7 +6,8 @@
 The workload is micrograd's demo: make_moons(100 samples, noise 0.1), labels in
 {-1, +1}, MLP(2, [16, 16, 1]) (relu, linear output), hinge loss + 1e-4 L2, 100 SGD
 steps with the learning rate decaying from 1.0 to 0.1, float64. picograd runs it as
-one graph per step over the whole batch (numpy-valued Values); micrograd and
+one graph per step over the whole batch (numpy-valued Values; each layer one ``dense``
+node, a matrix product, with the scalar parameters as its inputs); micrograd and
 picograd's per-sample path build one graph per sample and are timed for a few steps,
 then extrapolated to 100 (said so in the output); autograd and PyTorch run batched
 matrix code, as their users write it (torch on one thread, its fastest here). A peer
