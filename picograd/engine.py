@@ -283,7 +283,11 @@ def _as_data(x: Any) -> Any:
             raise TypeError(f"Value() expects real numbers, got an array of dtype {x.dtype}")
         return x.astype(float, copy=False)
     if isinstance(x, (int, float)) or _is_numpy_real(x):
-        return float(x)
+        try:
+            return float(x)
+        except OverflowError:
+            bits = x.bit_length()
+            raise OverflowError(f"Value() got an int too large for a float ({bits} bits)") from None
     raise TypeError(
         f"Value() expects a real number or a numpy array, got {type(x).__name__} {x!r}"
     )

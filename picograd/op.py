@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 KINDS = ("op", "activation", "loss")
+MAX_VARIANTS = 256  # bound ops cached per op (one per distinct attribute values)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +110,7 @@ class Op:
             array_forward=fix(self.array_forward), array_backward=fix(self.array_backward),
             attrs=values, _variants={},
         )
-        if key is not None:
+        if key is not None and len(self._variants) < MAX_VARIANTS:
             self._variants[key] = bound
         return bound
 

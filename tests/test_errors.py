@@ -118,3 +118,18 @@ def test_attributes_are_keywords_with_defaults(broken):
 def test_nan_passes_through_as_ieee(registry):
     y = Value(math.nan).tanh()
     assert math.isnan(y.data)
+
+
+def test_an_int_too_large_for_a_float_is_named():
+    with pytest.raises(OverflowError, match=r"Value\(\) got an int too large for a float"):
+        Value(10**400)
+
+
+def test_bound_op_cache_stays_bounded(broken):
+    from picograd import active_registry
+    from picograd.op import MAX_VARIANTS
+
+    op = active_registry().get("scaled")
+    for k in range(MAX_VARIANTS + 50):
+        assert Value(1.0).scaled(k=float(k)).data == float(k)
+    assert 0 < len(op._variants) <= MAX_VARIANTS
