@@ -186,12 +186,12 @@ def _unary_function(op: Op) -> Callable[[Any], Value]:
             y = forward(a.data)
         except Exception as e:
             raise _op_error(op, "forward", (a.data,), e) from e
-        out = _new(Value)
-        out.data, out.grad, out._id, out._b = y, 0.0, _next_id(), None
-        if a.requires_grad and _is_recording():
-            out.requires_grad, out._op, out._a = True, op, a
-        else:
-            out.requires_grad, out._op, out._a = False, None, None
+        if not (a.requires_grad and _is_recording()):
+            return _constant(y)
+        out = _new(Value)  # (assignments in threes: more would build a tuple per node)
+        out.data, out.grad, out._id = y, 0.0, _next_id()
+        out.requires_grad, out._op = True, op
+        out._a, out._b = a, None
         return out
 
     return fn
@@ -212,12 +212,12 @@ def _binary_function(op: Op) -> Callable[[Any, Any], Value]:
             y = forward(x, z)
         except Exception as e:
             raise _op_error(op, "forward", (x, z), e) from e
+        if not ((a.requires_grad or b.requires_grad) and _is_recording()):
+            return _constant(y)
         out = _new(Value)
         out.data, out.grad, out._id = y, 0.0, _next_id()
-        if (a.requires_grad or b.requires_grad) and _is_recording():
-            out.requires_grad, out._op, out._a, out._b = True, op, a, b
-        else:
-            out.requires_grad, out._op, out._a, out._b = False, None, None, None
+        out.requires_grad, out._op = True, op
+        out._a, out._b = a, b
         return out
 
     return fn
@@ -238,15 +238,22 @@ def _apply(op: Op, args: tuple, attrs: dict | None) -> Value:
         y = node_op.forward(*xs)
     except Exception as e:
         raise _op_error(node_op, "forward", xs, e) from e
-    out = _new(Value)
-    out.data, out.grad, out._id = _as_output(y, node_op), 0.0, _next_id()
-    out.requires_grad, out._op, out._a, out._b = False, None, None, None
+    out = _constant(_as_output(y, node_op))
     if _is_recording() and any(p.requires_grad for p in parents):
         out.requires_grad, out._op = True, node_op
         if len(parents) > 2:
             out._a, out._b = parents, MANY
         else:
             out._a, out._b = parents if len(parents) == 2 else (parents[0], None)
+    return out
+
+
+def _constant(data: Any) -> Value:
+    """A Value outside the graph: no op, no inputs, never a gradient."""
+    out = _new(Value)
+    out.data, out.grad, out._id = data, 0.0, _next_id()
+    out.requires_grad, out._op = False, None
+    out._a = out._b = None
     return out
 
 
@@ -310,6 +317,8 @@ def _as_output(y: Any, op: Op) -> Any:
 
 def _lift(x: Any, op: Op) -> Value:
     """Wrap a plain number as a constant operand of ``op``."""
+    if x.__class__ is float:
+        return _constant(x)
     if isinstance(x, Value):
         return x
     try:
