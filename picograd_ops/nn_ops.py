@@ -34,6 +34,16 @@ def _split(wx: tuple) -> int:
     return n
 
 
+def _through_relu(g, y):
+    """g times relu's slope at its output y.
+
+    NOTE: as the relu op: 1 where y > 0, 0 at the kink, and NaN stays NaN.
+    """
+    if y.__class__ is float:
+        return g * (y > 0.0) if y == y else y
+    return g * np.sign(y)  # y >= 0 after relu, so sign(y) is the slope
+
+
 def weighted_sum_fwd(b, *wx, relu=False):
     n = _split(wx)
     y = sum(map(mul, wx[:n], wx[n:]), b)  # b + w1 x1 + ... + wn xn, left to right
@@ -42,8 +52,8 @@ def weighted_sum_fwd(b, *wx, relu=False):
 
 def weighted_sum_bwd(g, y, b, *wx, relu=False):
     n = _split(wx)
-    if relu:  # NOTE: as the relu op: slope 0 at the kink, NaN stays NaN
-        g = g * (y > 0.0) if y == y else y
+    if relu:
+        g = _through_relu(g, y)
     return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])  # 1, then x_i, then w_i
 
 
@@ -75,7 +85,7 @@ def weighted_sum_array_fwd(b, *wx, relu=False):
 def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
     n = _split(wx)
     if relu:
-        g = g * np.sign(y)  # y >= 0 here: 1 where y > 0, 0 at the kink, NaN where y is NaN
+        g = _through_relu(g, y)
     wX = _stacked(wx, n)
     if wX is None or np.shape(g) != wX[1].shape[1:]:
         return weighted_sum_bwd(g, y, b, *wx)
@@ -145,8 +155,8 @@ def dense_fwd(*pbx, nout=1, relu=False):
 
 def dense_bwd(g, y, *pbx, nout=1, relu=False):
     nin, X = _layout(pbx, nout), pbx[-1]
-    if relu:  # as the relu op: slope 0 at the kink (y = 0), NaN stays NaN
-        g = (g * (y > 0.0) if y == y else y) if y.__class__ is float else g * np.sign(y)
+    if relu:
+        g = _through_relu(g, y)
     if np.ndim(X) < 2:
         return g * X, g, g * pbx[0]  # d/dw = x, d/db = 1, d/dx = w
     A = _matrix(pbx[:-1], nin, nout)
