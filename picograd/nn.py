@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .engine import OPS, Value
-from .registry import active_registry
+from .registry import OpConflictError, UnknownOpError, active_registry
 
 FORMAT = "picograd-mlp"
 FORMAT_VERSION = 1
@@ -57,6 +57,22 @@ def check_activation(name: str) -> str:
     return name
 
 
+def _relu_foldable() -> bool:
+    """Whether the registered ``relu`` is the built-in one, so fused nodes may apply it.
+
+    ``weighted_sum(relu=True)`` and ``dense(relu=True)`` do the built-in relu's math;
+    an overridden or preferred ``relu`` must get its own node instead. Decided once
+    per call of a model, a layer or a neuron, never per op.
+    """
+    from picograd_ops import relu_bwd, relu_fwd
+
+    try:
+        op = active_registry().get("relu")
+    except (OpConflictError, UnknownOpError):  # let OPS.relu say why, if it is used
+        return False
+    return op.forward is relu_fwd and op.backward is relu_bwd
+
+
 def _rng(seed: int | None, rng: random.Random | None) -> Any:
     if seed is not None and rng is not None:
         raise TypeError("pass seed= or rng=, not both")
@@ -80,9 +96,12 @@ class Neuron(Module):
         self.fused = fused
 
     def __call__(self, x: Sequence[Any]) -> Value:
+        return self._forward(x, self.fused and _relu_foldable())
+
+    def _forward(self, x: Sequence[Any], fold_relu: bool) -> Value:
         if len(x) != len(self.w):
             raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
-        if self.fused and self.nonlin and self.activation == "relu":  # relu in the same node
+        if fold_relu and self.fused and self.nonlin and self.activation == "relu":  # one node
             return OPS.weighted_sum(self.b, *self.w, *x, relu=True)
         if self.fused:  # one node: b + w1 x1 + ... + wn xn
             act = OPS.weighted_sum(self.b, *self.w, *x)
@@ -111,11 +130,14 @@ class Layer(Module):
 
     def __call__(self, x: Any) -> Value | list[Value]:
         """One sample (``nin`` numbers or Values), or a 2-D batch: one Value per output."""
-        if _is_batch(x):
+        return self._forward(x, self.neurons[0].fused and _relu_foldable())
+
+    def _forward(self, x: Any, fold_relu: bool) -> Value | list[Value]:
+        if _is_batch(x) or _is_batch_value(x):
             if self.neurons[0].fused:
-                return _columns(self.batch(x))
-            x = [Value(column, requires_grad=False) for column in x.T]  # one Value per input
-        out = [n(x) for n in self.neurons]
+                return _columns(self._batch(x, fold_relu))
+            x = _input_columns(x)
+        out = [n._forward(x, fold_relu) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
     def batch(self, X: Any) -> Value:
@@ -125,6 +147,9 @@ class Layer(Module):
         node's inputs are this layer's parameters and X, so each parameter gets its
         gradient summed over the batch, as the per-sample graphs would give it.
         """
+        return self._batch(X, _relu_foldable())
+
+    def _batch(self, X: Any, fold_relu: bool) -> Value:
         first = self.neurons[0]
         nin, nout = len(first.w), len(self.neurons)
         if _is_batch(X):
@@ -133,7 +158,7 @@ class Layer(Module):
             shape = getattr(getattr(X, "data", X), "shape", None)
             raise ValueError(f"{self!r} takes a batch of shape (batch, {nin}), "
                              f"got {shape or type(X).__name__}")
-        relu = first.nonlin and first.activation == "relu"
+        relu = fold_relu and first.nonlin and first.activation == "relu"
         Y = OPS.dense(*self.parameters(), X, nout=nout, relu=relu)
         if first.nonlin and not relu:  # any other activation: one node, elementwise
             Y = getattr(OPS, first.activation)(Y)
@@ -164,20 +189,24 @@ class MLP(Module):
         ]
 
     def __call__(self, x: Any) -> Value | list[Value]:
-        """One sample (a sequence of ``nin`` numbers or Values), or a 2-D numpy batch."""
-        if _is_batch(x):
-            if x.shape[1] != self.nin:
-                raise ValueError(f"MLP takes {self.nin} inputs, got a batch of shape {x.shape}")
-            if self.layers[0].neurons[0].fused:  # a node per layer, matrices in between
-                X = Value(x, requires_grad=False)
+        """One sample (a sequence of ``nin`` numbers or Values), or a 2-D batch: a numpy
+        array, or a Value holding one (so gradients flow back to the inputs)."""
+        fused = self.layers[0].neurons[0].fused
+        fold_relu = fused and _relu_foldable()
+        if _is_batch(x) or _is_batch_value(x):
+            shape = getattr(x, "data", x).shape
+            if shape[1] != self.nin:
+                raise ValueError(f"MLP takes {self.nin} inputs, got a batch of shape {shape}")
+            if fused:  # a node per layer, matrices in between
+                X = x if isinstance(x, Value) else Value(x, requires_grad=False)
                 for layer in self.layers:
-                    X = layer.batch(X)
+                    X = layer._batch(X, fold_relu)
                 return _columns(X)
-            x = [Value(column, requires_grad=False) for column in x.T]  # one Value per input
+            x = _input_columns(x)
         else:  # plain numbers become constants once here, not once per neuron
             x = [xi if isinstance(xi, Value) else Value(xi, requires_grad=False) for xi in x]
         for layer in self.layers:
-            x = layer(x)
+            x = layer._forward(x, fold_relu)
         return x
 
     def parameters(self) -> list[Value]:
@@ -197,6 +226,17 @@ class MLP(Module):
 def _is_batch(x: Any) -> bool:
     np = sys.modules.get("numpy")
     return np is not None and isinstance(x, np.ndarray) and x.ndim == 2
+
+
+def _is_batch_value(x: Any) -> bool:
+    return isinstance(x, Value) and _is_batch(x.data)
+
+
+def _input_columns(x: Any) -> list[Value]:
+    """A batch (batch, nin) as one batch Value per input, for the per-op graph."""
+    if isinstance(x, Value):  # keep the gradient path back to x
+        return [OPS.column(x, index=i) for i in range(x.data.shape[1])]
+    return [Value(column, requires_grad=False) for column in x.T]
 
 
 def _columns(Y: Value) -> Value | list[Value]:

@@ -216,6 +216,60 @@ def test_a_batch_with_the_wrong_width_is_an_error(registry):
         MLP(2, [1])(np.zeros((4, 3)))
 
 
+
+class _LeakyRelu:
+    """An in-process plugin replacing relu by a leaky one: x for x > 0, else 0.1 x."""
+
+    @hookimpl
+    def picograd_register_ops(self, register):
+        register(Op("relu", lambda x: x if x > 0.0 else 0.1 * x,
+                    lambda g, y, x: (g if x > 0.0 else 0.1 * g,), kind="activation",
+                    array_forward=lambda x: np.where(x > 0.0, x, 0.1 * x),
+                    array_backward=lambda g, y, x: (np.where(x > 0.0, g, 0.1 * g),)),
+                 override=True)
+
+
+def test_an_overridden_relu_is_used_by_fused_unfused_and_batch_models(registry):
+    X = np.random.default_rng(3).normal(size=(6, 2))
+    fused, unfused = MLP(2, [4, 4, 1], seed=5), MLP(2, [4, 4, 1], seed=5, fused=False)
+    layer, neuron = Layer(2, 3, seed=5), Neuron(2, seed=5)
+    neuron.w[0].data = neuron.w[1].data = 1.0  # its sum on (-3, -3) is -6
+    builtin = [fused(list(X[0])).data, fused(X).data[0], unfused(list(X[0])).data]
+    assert neuron([-3.0, -3.0]).data == 0.0
+    with picograd.register_plugin(_LeakyRelu(), name="leaky"):
+        assert Value(-1.0).relu().data == pytest.approx(-0.1)
+        leaky = [fused(list(X[0])).data, fused(X).data[0], unfused(list(X[0])).data]
+        assert neuron([-3.0, -3.0]).data == pytest.approx(-0.6)
+        Z = X @ np.array([[n.w[0].data, n.w[1].data] for n in layer.neurons]).T
+        np.testing.assert_allclose(layer.batch(X).data, np.where(Z > 0, Z, 0.1 * Z), rtol=1e-12)
+        # the same network by hand, with the leaky relu on both hidden layers
+        h = list(X[0])
+        for lay in fused.layers:
+            z = [sum((w.data * x for w, x in zip(n.w, h)), n.b.data) for n in lay.neurons]
+            h = [v if v > 0 or not lay.neurons[0].nonlin else 0.1 * v for v in z]
+        assert leaky == pytest.approx([h[0]] * 3, rel=1e-12)
+    # and with the built-in relu back, the fused nodes fold it in again
+    assert [fused(list(X[0])).data, fused(X).data[0]] == pytest.approx(builtin[:2])
+
+
+def test_a_batch_valued_value_is_an_input_whose_gradient_flows(registry):
+    from picograd import losses
+
+    X = np.random.default_rng(4).normal(size=(5, 3))
+    y = np.where(X[:, 1] > 0, 1.0, -1.0)
+    for fused in (True, False):
+        model = MLP(3, [4, 1], seed=2, fused=fused)
+        Xv = Value(X)
+        scores = model(Xv)
+        np.testing.assert_allclose(scores.data, model(X).data, rtol=1e-13)
+        losses.mse(scores, y).backward()
+        assert Xv.grad.shape == X.shape
+        # row 0's gradient, against the per-sample graph of that row alone
+        row = [Value(x) for x in X[0]]
+        ((model(row) - y[0]) ** 2 * (1.0 / len(X))).backward()
+        np.testing.assert_allclose(Xv.grad[0], [v.grad for v in row], rtol=1e-11)
+
+
 # ---- save and load ---------------------------------------------------------------------
 
 def test_save_load_round_trips_exactly(registry, tmp_path):
