@@ -29,8 +29,8 @@ def hinge_bwd(g, y, s, t):
 
 
 def hinge_array_bwd(g, y, s, t):
-    on = y > 0.0
-    return np.where(on, -g * t, 0.0), np.where(on, -g * s, 0.0)
+    on, off = y > 0.0, 0.0 * y  # off: 0, or NaN where y is NaN (as the scalar row)
+    return np.where(on, -g * t, off), np.where(on, -g * s, off)
 
 
 # ---- logistic: log(1 + e^(-t s)), the cross-entropy of sigmoid(t s), targets in {-1, +1}

@@ -207,6 +207,14 @@ def test_a_nan_input_never_gets_a_finite_gradient(registry, name):
     assert math.isnan(y) and math.isnan(g)  # relu and abs too: never the step's 0
 
 
+@row("loss-nan")
+@pytest.mark.parametrize("name", ["hinge", "logistic", "mse"])
+@pytest.mark.parametrize("xs", [(NAN, 1.0), (NAN, -1.0), (1.0, NAN)])
+def test_a_loss_at_nan_is_nan_with_nan_gradients(registry, name, xs):
+    y, gs = grads(lambda s, t: getattr(F, name)(s, t), *xs)
+    assert math.isnan(y) and all(math.isnan(g) for g in gs)  # never the flat side's 0
+
+
 @row("inf-in")
 @pytest.mark.parametrize("name, x, y, g", [
     ("exp", -INF, 0.0, 0.0), ("exp", INF, INF, INF),
@@ -266,7 +274,9 @@ EDGES = [
     ("relu", (0.0,)), ("relu", (-0.0,)), ("relu", (NAN,)), ("relu", (INF,)),
     ("abs", (0.0,)), ("abs", (NAN,)), ("abs", (-INF,)), ("tanh", (INF,)), ("tanh", (NAN,)),
     ("sigmoid", (1000.0,)), ("sigmoid", (-1000.0,)), ("sigmoid", (-INF,)),
-    ("bce", (0.0, 1.0)), ("bce", (NAN, 1.0)),
+    ("bce", (0.0, 1.0)), ("bce", (NAN, 1.0)), ("bce", (0.5, NAN)),
+    ("hinge", (NAN, 1.0)), ("hinge", (1.0, NAN)), ("hinge", (NAN, -1.0)), ("hinge", (2.0, 1.0)),
+    ("logistic", (NAN, 1.0)), ("logistic", (1.0, NAN)), ("mse", (NAN, 1.0)), ("mse", (1.0, NAN)),
 ]
 
 
