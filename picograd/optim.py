@@ -22,7 +22,8 @@ Schedule = Callable[[int], float]
 
 
 def linear_decay(start: float, end: float, steps: int) -> Schedule:
-    """A learning rate going linearly from ``start`` (step 0) towards ``end`` (step ``steps``).
+    """A learning rate going linearly from ``start`` (step 0) to ``end`` (step ``steps``),
+    then staying at ``end``.
 
     micrograd's demo uses ``linear_decay(1.0, 0.1, 100)``: lr = 1.0 - 0.9 * k / 100.
     """
@@ -30,7 +31,7 @@ def linear_decay(start: float, end: float, steps: int) -> Schedule:
         raise ValueError(f"linear_decay needs steps >= 1, got {steps}")
 
     def schedule(k: int) -> float:
-        return start - (start - end) * k / steps
+        return end if k >= steps else start - (start - end) * k / steps
 
     return schedule
 

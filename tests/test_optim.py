@@ -52,6 +52,13 @@ def test_the_demo_schedule_decays_from_1_to_0_1():
         linear_decay(1.0, 0.1, 0)
 
 
+def test_linear_decay_stays_at_its_end_after_the_last_step():
+    schedule = linear_decay(1.0, 0.1, 100)
+    assert [schedule(k) for k in (100, 101, 150, 10**6)] == [0.1] * 4
+    rising = linear_decay(0.01, 0.5, 10)  # a warm-up goes up and stays up
+    assert rising(5) == pytest.approx(0.255) and rising(11) == rising(1000) == 0.5
+
+
 def test_adam_steps_by_hand():
     (p,) = with_grads((1.0, 0.5))
     opt = Adam([p], lr=0.1)
