@@ -73,14 +73,19 @@ class Value:
     # Named ops (relu, tanh, exp, log, ..., and every plugin op) become methods
     # when the table is built: ``x.relu()`` is ``picograd.ops.relu(x)``.
 
+    __array_ufunc__ = None  # ndarray * Value: numpy steps aside, so Value.__rmul__ runs
+
     def __getattr__(self, name: str) -> Any:
-        # Only reached for names the class lacks: build the op table once, then retry.
+        # Only reached for names the class lacks: build the op table (once, perhaps in
+        # another thread just now), which makes every op a method, then look again.
         if name.startswith("_"):
             raise AttributeError(f"'Value' object has no attribute '{name}'")
-        if not _ensure_table():
+        _ensure_table()
+        try:
+            return object.__getattribute__(self, name)
+        except AttributeError:
             raise AttributeError(f"'Value' object has no attribute '{name}', and no op named "
-                                 f"'{name}' is registered (see `picograd ops`)")
-        return getattr(self, name)
+                                 f"'{name}' is registered (see `picograd ops`)") from None
 
     @property
     def _prev(self) -> tuple[Value, ...]:
@@ -106,11 +111,15 @@ class Value:
         """Backpropagate from this Value: add d(self)/d(leaf) into every leaf's .grad."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a constant: it does not require grad")
+        if self._op is None:  # a leaf: d(self)/d(self) = 1, and nothing else to do
+            self.grad = _seed_gradient(self.data) if grad is None else grad
+            return
         # Every node is numbered after its inputs, so sorting the nodes that lead here
         # by number, largest first, visits each node before all of its inputs.
         topo, seen = [self], {self}
         for v in topo:  # the list grows as we walk it: a breadth-first gather
-            for p in v._prev:
+            a, b = v._a, v._b
+            for p in (a,) if b is None else (a, b) if b is not MANY else a:  # v._prev
                 if p._op is not None and p not in seen:
                     seen.add(p)
                     topo.append(p)
@@ -122,8 +131,6 @@ class Value:
         try:
             for v in topo:
                 op, a, b = v._op, v._a, v._b
-                if op is None:
-                    continue  # a leaf, or backward() called on one
                 if b is None:  # one input (which needs grad, or this node would not exist)
                     (ga,) = op.backward(v.grad, v.data, a.data)
                     a.grad += ga
@@ -186,6 +193,8 @@ def _unary_function(op: Op) -> Callable[[Any], Value]:
             y = forward(a.data)
         except Exception as e:
             raise _op_error(op, "forward", (a.data,), e) from e
+        if y.__class__ is not float:
+            y = _as_output(y, op)  # an int, a numpy float, or not a number at all
         if not (a.requires_grad and _is_recording()):
             return _constant(y)
         out = _new(Value)  # (assignments in threes: more would build a tuple per node)
@@ -212,6 +221,8 @@ def _binary_function(op: Op) -> Callable[[Any, Any], Value]:
             y = forward(x, z)
         except Exception as e:
             raise _op_error(op, "forward", (x, z), e) from e
+        if y.__class__ is not float:
+            y = _as_output(y, op)
         if not ((a.requires_grad or b.requires_grad) and _is_recording()):
             return _constant(y)
         out = _new(Value)
@@ -225,10 +236,8 @@ def _binary_function(op: Op) -> Callable[[Any, Any], Value]:
 
 def _apply(op: Op, args: tuple, attrs: dict | None) -> Value:
     """The general path: any arity, attributes, numpy arrays."""
-    if op.arity is not None and len(args) != op.arity:
-        raise TypeError(f"op '{op.name}' takes {op.arity} input(s), got {len(args)}")
-    if not args:
-        raise TypeError(f"op '{op.name}' needs at least one input")
+    if op.arity is not None and len(args) != op.arity or not args:
+        raise _arity_error(op, len(args))
     node_op = op.bind(**attrs) if attrs or op.attrs else op
     parents = tuple([a if a.__class__ is Value else _lift(a, op) for a in args])
     xs = tuple([p.data for p in parents])
@@ -257,10 +266,18 @@ def _constant(data: Any) -> Value:
     return out
 
 
+def _arity_error(op: Op, got: int) -> TypeError:
+    wanted = f"{op.arity} input(s)" if op.arity is not None else "at least one input"
+    hint = f"; attributes are keywords: {op.name}(x, {next(iter(op.attrs))}=...)" if (
+        op.attrs and op.arity is not None and got > op.arity) else ""
+    return TypeError(f"op '{op.name}' takes {wanted}, got {got}{hint}")
+
+
 def _composite_function(op: Op) -> Callable[..., Any]:
     def fn(*args, **attrs):
-        if op.arity is not None and len(args) != op.arity:
-            raise TypeError(f"op '{op.name}' takes {op.arity} input(s), got {len(args)}")
+        if op.arity is not None and len(args) != op.arity or not args:
+            raise _arity_error(op, len(args))
+        args = [a if isinstance(a, Value) else _lift(a, op) for a in args]  # numbers too
         values = op.attribute_values(attrs)
         try:
             return op.forward(*args, **values)
@@ -288,7 +305,7 @@ def _as_data(x: Any) -> Any:
     if _is_array(x):
         if x.dtype.kind not in "biuf":
             raise TypeError(f"Value() expects real numbers, got an array of dtype {x.dtype}")
-        return x.astype(float, copy=False)
+        return x.astype(float)  # a copy: the caller's array may change under us
     if isinstance(x, (int, float)) or _is_numpy_real(x):
         try:
             return float(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from picograd import Op, Value, hookimpl
@@ -50,6 +51,9 @@ class Broken:
         register(Op("not_a_tuple", lambda x: 2.0 * x, lambda g, y, x: 2.0 * g))
         register(Op("two_in", lambda a, b: a * b, lambda g, y, a, b: (g * b,), arity=2))
         register(Op("scaled", lambda x, k: k * x, lambda g, y, x, k: (g * k,), attrs={"k": 2.0}))
+        register(Op("np_twice", lambda x: np.float64(2.0 * x), lambda g, y, x: (2.0 * g,)))
+        register(Op("oops", lambda x: "oops", lambda g, y, x: (g,)))
+        register(Op("softly", lambda x: x * x.sigmoid(), kind="activation"))  # composite
 
 
 @pytest.fixture
@@ -133,3 +137,43 @@ def test_bound_op_cache_stays_bounded(broken):
     for k in range(MAX_VARIANTS + 50):
         assert Value(1.0).scaled(k=float(k)).data == float(k)
     assert 0 < len(op._variants) <= MAX_VARIANTS
+
+
+def test_attributes_passed_by_position_get_a_hint(broken):
+    with pytest.raises(TypeError, match=r"takes 1 input\(s\), got 2; attributes are keywords: "
+                                        r"scaled\(x, k=...\)"):
+        Value(1.0).scaled(3.0)
+
+
+def test_a_forward_returning_a_numpy_float_stores_a_float(broken):
+    y = Value(1.5).np_twice()
+    assert y.data == 3.0 and y.data.__class__ is float
+
+
+def test_a_forward_returning_something_else_is_named(broken):
+    with pytest.raises(TypeError, match=r"forward of op 'oops' \(in-process plugin "
+                                        r"'broken-ops'\) returned str 'oops', not a number"):
+        Value(1.5).oops()
+
+
+def test_composite_ops_take_plain_numbers_too(broken):
+    from picograd import ops
+
+    y = ops.softly(2.0)
+    assert y.data == pytest.approx(2.0 / (1.0 + math.exp(-2.0)))
+    assert not y.requires_grad
+
+
+def test_a_value_keeps_its_own_copy_of_an_array():
+    X = np.array([1.0, 2.0])
+    w = Value(X)
+    X[0] = 100.0
+    assert w.data.tolist() == [1.0, 2.0]
+
+
+def test_an_array_times_a_value_is_one_batch_value(registry):
+    w = Value(2.0)
+    y = np.array([1.0, 2.0, 3.0]) * w
+    assert isinstance(y, Value) and y.data.tolist() == [2.0, 4.0, 6.0]
+    y.backward()
+    assert w.grad == 6.0  # summed over the batch

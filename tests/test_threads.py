@@ -229,7 +229,7 @@ start, out = threading.Barrier(8), []
 def job():
     start.wait()
     x = Value(0.5)
-    y = (x * 2.0).tanh() + x.relu()
+    y = x.tanh() * 2.0 + x.relu()  # a method first: Value.__getattr__ builds the table
     y.backward()
     out.append((y.data, x.grad))
 threads = [threading.Thread(target=job) for _ in range(8)]
