@@ -113,6 +113,7 @@ class Registry:
         self._preferred: dict[str, str] = {}
         self._table: dict[str, Op] = {}
         self._conflicts: dict[str, list[Op]] = {}
+        self._shadowed: dict[str, list[Op]] = {}
         self._loaded = self._loading = False
         self._error: PluginError | None = None  # strict mode: why loading failed
         self._lock = threading.RLock()
@@ -337,22 +338,35 @@ class Registry:
     # -- the table -----------------------------------------------------------------------
 
     def _rebuild(self) -> None:
-        table, conflicts = {}, {}
+        table, conflicts, shadowed = {}, {}, {}
         for name, providers in sorted(self._provided.items()):
             chosen = self._choose(name, providers)
             if chosen is None:
                 conflicts[name] = [providers[p] for p in sorted(providers)]
             else:
                 table[name] = chosen
+                if chosen is providers.get(BUILTIN_MODULE) and len(providers) > 1:
+                    shadowed[name] = [op for op in providers.values() if op is not chosen]
         for name, ops in conflicts.items():
             if name not in self._conflicts:
-                message = _conflict_message(name, ops)
-                if self.strict:
-                    raise OpConflictError(message)
-                warnings.warn(message, PluginWarning, stacklevel=4)
-        self._table, self._conflicts = table, conflicts
+                self._warn(OpConflictError(_conflict_message(name, ops)))
+        for name, ops in shadowed.items():
+            if name not in self._shadowed:
+                self._warn(OpConflictError(_shadow_message(name, table[name], ops)))
+        self._table, self._conflicts, self._shadowed = table, conflicts, shadowed
         if _active is self:
             self._install()
+
+    def _warn(self, error: OpConflictError) -> None:
+        if self.strict:
+            raise error
+        warnings.warn(str(error), PluginWarning, stacklevel=5)
+
+    @property
+    def shadowed(self) -> dict[str, list[Op]]:
+        """Plugin ops that lost their name to a built-in (no choice made)."""
+        self.load()
+        return dict(self._shadowed)
 
     def _choose(self, name: str, providers: dict[str, Op]) -> Op | None:
         if name in self._overrides:
@@ -420,7 +434,9 @@ class PluginHandle:
         self.registry, self.name = registry, name
 
     def unregister(self) -> None:
-        self.registry.unregister(self.name)
+        """Remove the plugin; a second call does nothing."""
+        if self.name in self.registry._plugins:
+            self.registry.unregister(self.name)
 
     def __enter__(self) -> PluginHandle:
         return self
@@ -474,6 +490,15 @@ def _conflict_message(name: str, ops: list[Op]) -> str:
     return (
         f"op '{name}' is provided by both {who}; choose one with "
         f"PICOGRAD_PREFER={name}=<distribution> or picograd.prefer('{name}', '<distribution>')"
+    )
+
+
+def _shadow_message(name: str, builtin: Op, ops: list[Op]) -> str:
+    who = " and ".join(op.provider for op in ops)
+    return (
+        f"op '{name}' from {who} is not used: the built-in '{name}' ({builtin.provider}) "
+        f"keeps the name; to use the plugin's, set PICOGRAD_PREFER={name}=<distribution> "
+        f"or call picograd.prefer('{name}', '<distribution>')"
     )
 
 

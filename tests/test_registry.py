@@ -244,11 +244,28 @@ def test_builtins_keep_their_names_unless_the_user_prefers_a_plugin(site):
 def picograd_register_ops(register):
     register(Op("tanh", lambda x: 42.0, lambda g, y, x: (0.0,)))
 """)
-    with use_registry(site.registry("fake-tanh")):
-        assert Value(0.5).tanh().data == math.tanh(0.5)
-    with use_registry(site.registry("fake-tanh", PICOGRAD_PREFER="tanh=fake-tanh")) as reg:
-        assert Value(0.5).tanh().data == 42.0
-        assert reg.get("tanh").provider == "fake-tanh 1.0"
+    with pytest.warns(PluginWarning, match=r"op 'tanh' from fake-tanh 1.0 is not used: the "
+                                           r"built-in 'tanh' \(picograd .*\) keeps the name"):
+        with use_registry(site.registry("fake-tanh")) as reg:
+            assert Value(0.5).tanh().data == math.tanh(0.5)
+            assert [op.provider for op in reg.shadowed["tanh"]] == ["fake-tanh 1.0"]
+    with pytest.raises(OpConflictError, match="fake-tanh 1.0 is not used"):  # strict: an error
+        site.registry("fake-tanh", PICOGRAD_STRICT="1").load()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the user chose: no warning
+        with use_registry(site.registry("fake-tanh", PICOGRAD_PREFER="tanh=fake-tanh")) as reg:
+            assert Value(0.5).tanh().data == 42.0
+            assert reg.get("tanh").provider == "fake-tanh 1.0"
+            assert reg.shadowed == {}
+
+
+def test_a_plugin_handle_may_be_unregistered_twice(registry):
+    handle = registry.register_op(Op("cube", lambda x: x**3, lambda g, y, x: (3 * x * x * g,)))
+    with handle:
+        assert Value(2.0).cube().data == 8.0
+        handle.unregister()
+    handle.unregister()
+    assert "cube" not in registry.ops
 
 
 def test_two_distributions_may_use_the_same_entry_point_name(site):
