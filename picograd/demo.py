@@ -13,7 +13,6 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import losses
+from ._files import write_atomically
 from .engine import Value, no_grad
 from .nn import MLP, check_activation
 from .optim import SGD, Adam, Optimizer, linear_decay
@@ -193,16 +193,11 @@ def plot_curves(history: History, path: str | os.PathLike | None = None, title: 
 
 def _save_figure(fig: Any, path: str | os.PathLike) -> None:
     """Write a PNG next to ``path`` and rename it into place: never a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    import io
+
+    picture = io.BytesIO()
+    fig.savefig(picture, format="png", dpi=110)
+    write_atomically(path, picture.getvalue())
 
 
 # ---------------------------------------------------------------------------------------

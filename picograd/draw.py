@@ -21,6 +21,7 @@ import warnings
 from collections import deque
 from typing import Any
 
+from ._files import write_atomically
 from .engine import Value
 
 MAX_NODES = 200  # Values drawn by default; past this a graph is unreadable anyway
@@ -341,18 +342,3 @@ def run_graph(args: Any) -> int:
     print(f"wrote {path}")
     return 0
 
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so a reader never sees half a file."""
-    import tempfile
-
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".picograd-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a picture is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -19,11 +19,11 @@ import math
 import os
 import random
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._files import write_atomically
 from .engine import OPS, Value
 from .registry import OpConflictError, UnknownOpError, active_registry
 
@@ -273,24 +273,11 @@ def save(model: MLP, path: str | os.PathLike) -> None:
         text = json.dumps(doc, allow_nan=False)  # floats as repr: they load back exactly
     except (TypeError, ValueError) as e:
         raise ModelFileError(path, f"cannot save: weights must be finite floats ({e})") from e
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomically(path, text + "\n")
     except OSError as e:
-        raise ModelFileError(path, f"cannot write there ({e.strerror or e})") from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise ModelFileError(path, f"cannot write the model file ({e}); "
-                                 "any previous file is unchanged") from e
-        raise
+        raise ModelFileError(path, f"cannot write the model file ({e.strerror or e}); "
+                             "any previous file is unchanged") from e
 
 
 def load(path: str | os.PathLike) -> MLP:

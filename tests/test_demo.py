@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 
 import numpy as np
@@ -49,6 +50,10 @@ def test_the_seed_demo_reaches_the_accuracy_bar_per_sample(registry, tmp_path, c
         width, height = png_size(tmp_path / "out" / name)
         assert width >= 500 and height >= 400
         assert (tmp_path / "out" / name).stat().st_size > 20_000  # a picture, not a blank
+    mask = os.umask(0)
+    os.umask(mask)
+    for written in (model_path, *(tmp_path / "out").iterdir()):
+        assert written.stat().st_mode & 0o777 == 0o666 & ~mask  # as any new file, not 0o600
 
 
 @pytest.mark.parametrize("dataset", ["moons", "circles", "blobs"])

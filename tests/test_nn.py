@@ -287,6 +287,15 @@ def test_save_load_round_trips_exactly(registry, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["model.json"]  # no temporary file left
 
 
+def test_a_saved_model_is_readable_by_others_as_any_new_file(registry, tmp_path):
+    old_umask = os.umask(0o022)
+    try:
+        save(MLP(2, [1], seed=0), tmp_path / "model.json")
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "model.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0o600
+
+
 def test_save_replaces_atomically_and_a_failed_save_keeps_the_old_file(registry, tmp_path,
                                                                       monkeypatch):
     path = tmp_path / "model.json"
@@ -310,7 +319,7 @@ def test_save_replaces_atomically_and_a_failed_save_keeps_the_old_file(registry,
         save(broken, path)
     assert path.read_bytes() == before
 
-    with pytest.raises(ModelFileError, match="cannot write there"):
+    with pytest.raises(ModelFileError, match="cannot write the model file.*No such file"):
         save(old, tmp_path / "missing" / "model.json")
     save(MLP(2, [2, 1], seed=4), path)  # a good save replaces the file
     assert [p.data for p in load(path).parameters()] == [
