@@ -159,7 +159,7 @@ def _check_gradient_count(op: Op, samples: list[tuple]) -> None:
 def _check_engine_gradients(op: Op, samples: list[tuple], **attrs: Any) -> str:
     fn = _function(op)
     for xs in samples:
-        gradcheck(lambda *vs: fn(*vs, **attrs), xs, name=op.label)
+        gradcheck(lambda *vs: fn(*vs, **attrs), xs, name=op.bind(**attrs).label)
     return f"{len(samples)} sample(s)"
 
 
@@ -171,14 +171,26 @@ def _function(op: Op) -> Callable[..., Value]:
 
 def _check_attributes(op: Op, samples: list[tuple]) -> str:
     # Attributes are passed by keyword and never get a gradient: the gradient count
-    # stays one per input, and explicit defaults give the same numbers as none.
+    # stays one per input, and explicit defaults give the same numbers as none. The
+    # gradients must also be right at other attribute values (floats moved, bools
+    # flipped; ints are left alone, as they usually describe a layout).
     fn = _function(op)
     for xs in samples:
         plain, explicit = fn(*xs), fn(*xs, **dict(op.attrs))
         if plain.data != explicit.data:
             raise GradcheckError(f"explicit default attributes change forward{xs}")
     _check_engine_gradients(op, samples, **dict(op.attrs))
+    changed = {k: _another(v) for k, v in op.attrs.items()}
+    if changed != dict(op.attrs):
+        _check_engine_gradients(op, samples, **changed)
+        return ", ".join(f"{k}={v!r}" for k, v in changed.items()) + " too"
     return ", ".join(op.attrs)
+
+
+def _another(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    return value * 1.5 + 0.25 if isinstance(value, float) else value
 
 
 def _check_batch(op: Op, samples: list[tuple]) -> str:

@@ -56,3 +56,16 @@ def test_gradcheck_catches_a_wrong_backward(registry):
     with registry.register_plugin(Wrong(), name="wrong"):
         with pytest.raises(GradcheckError, match=r"square_wrong.*by backward.*finite differences"):
             check_op("square_wrong")
+
+
+def test_the_checker_tries_other_attribute_values(registry):
+    from picograd import Op, hookimpl
+
+    class Forgetful:  # backward ignores k: right at the default k=1.0 only
+        @hookimpl
+        def picograd_register_ops(self, register):
+            register(Op("scale", lambda x, k: k * x, lambda g, y, x, k: (g,), attrs={"k": 1.0}))
+
+    with registry.register_plugin(Forgetful(), name="forgetful"):
+        with pytest.raises(GradcheckError, match=r"attributes: scale\(k=1.75\)"):
+            check_op("scale")
