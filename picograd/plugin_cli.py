@@ -166,6 +166,7 @@ def new_plugin(name: str, directory: str | Path = ".") -> Path:
     root = Path(directory) / name
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} already exists and is not empty")
+    _check_names(name, module, fields["op"])
     templates = resources.files("picograd") / "templates"
     for target, source in TEMPLATES.items():
         path = root / target.format(**fields)
@@ -173,6 +174,34 @@ def new_plugin(name: str, directory: str | Path = ".") -> Path:
         text = string.Template((templates / source).read_text(encoding="utf-8"))
         path.write_text(text.substitute(fields), encoding="utf-8")
     return root
+
+
+RESERVED_MODULES = {"picograd", "picograd_ops"}  # a plugin module of this name hides ours
+
+
+def _check_names(name: str, module: str, op: str) -> None:
+    """A ValueError unless the package's module and example op get usable names."""
+    import importlib.util
+    import keyword
+
+    if not module.isidentifier() or keyword.iskeyword(module):
+        raise ValueError(f"{name!r} gives the module name {module!r}, which Python cannot "
+                         "import (a keyword, or not an identifier); choose another name "
+                         "(e.g. picograd-swish)")
+    if not op.isidentifier():
+        raise ValueError(f"{name!r} gives the example op name {op!r}, which is not a valid "
+                         "op name; the part after 'picograd-' must start with a letter")
+    if module in RESERVED_MODULES or module in sys.stdlib_module_names:
+        raise ValueError(f"{name!r} would write {module}.py, which shadows the module "
+                         f"{module!r}; choose another name (e.g. picograd-swish)")
+    try:
+        taken = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        taken = True
+    if taken:
+        raise ValueError(f"{name!r} would write {module}.py, but a module {module!r} is "
+                         "already importable here and one would shadow the other; choose "
+                         "another name")
 
 
 def new_plugin_command(args: argparse.Namespace) -> int:

@@ -198,6 +198,28 @@ def test_new_plugin_scaffolds_a_package(tmp_path, registry, capsys, monkeypatch)
     assert code == 2 and "not a valid distribution name" in err
 
 
+@pytest.mark.parametrize("name, message", [
+    ("picograd-1x", "example op name '1x_cube', which is not a valid op name"),
+    ("picograd-ops", "would write picograd_ops.py, which shadows the module 'picograd_ops'"),
+    ("Picograd_Ops", "would write picograd_ops.py, which shadows the module 'picograd_ops'"),
+    ("picograd", "would write picograd.py, which shadows the module 'picograd'"),
+    ("json", "would write json.py, which shadows the module 'json'"),
+    ("import", "module name 'import', which Python cannot import"),
+])
+def test_new_plugin_refuses_names_that_would_not_work(tmp_path, capsys, name, message):
+    code, out, err = run(capsys, "new-plugin", name, "--dir", str(tmp_path))
+    assert code == 2 and message in err and out == ""
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_new_plugin_refuses_a_module_name_already_importable(tmp_path, capsys, monkeypatch):
+    (tmp_path / "picograd_taken.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = run(capsys, "new-plugin", "picograd-taken", "--dir", str(tmp_path / "new"))
+    assert code == 2 and "'picograd_taken' is already importable" in err
+    assert not (tmp_path / "new").exists()
+
+
 def test_new_plugin_default_name_mapping(tmp_path):
     root = new_plugin("Fancy_Ops", tmp_path)
     assert (root / "fancy_ops.py").exists()
