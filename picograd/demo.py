@@ -21,7 +21,7 @@ from typing import Any
 
 from . import losses
 from ._files import write_atomically
-from .engine import Value, no_grad
+from .engine import OpError, Value, no_grad
 from .nn import MLP, check_activation
 from .optim import SGD, Adam, Optimizer, linear_decay
 
@@ -345,16 +345,27 @@ def run(args: argparse.Namespace) -> int:
           flush=True)  # before the progress bar, which goes to stderr
 
     bar = ProgressBar(args.steps)
+    done = 0  # steps finished, for the message if training fails
 
     def show(k: int, history: History) -> None:
+        nonlocal done
+        done = k + 1
         bar.update(k + 1, f"loss {history.loss[-1]:.4f} acc {100 * history.accuracy[-1]:.1f}%")
 
     try:
         history = train(model, X, y, steps=args.steps, loss=args.loss, optimizer=args.optimizer,
                         lr=args.lr, batch=args.batch, callback=show)
-    except FloatingPointError as e:
+    except FloatingPointError as e:  # train's own check: the loss is inf or NaN
         bar.close()
         print(f"picograd demo: {e}", file=sys.stderr)
+        return 1
+    except (ArithmeticError, ValueError, OpError) as e:
+        if isinstance(e, ValueError) and not hasattr(e, "op"):
+            raise  # not an op failing on the numbers: a bug, keep the traceback
+        bar.close()  # an op failed (OverflowError, ZeroDivisionError...): the weights blew up
+        print(f"picograd demo: training failed at step {done}: {type(e).__name__}: {e}\n"
+              "the weights probably diverged; try a smaller learning rate (--lr)",
+              file=sys.stderr)
         return 1
     bar.close()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from picograd.demo import (
 )
 from picograd.nn import MLP, load
 
+PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -166,11 +169,27 @@ def test_bad_paths_are_usage_errors(registry, tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # inf and NaN are IEEE results, no noise
 def test_a_diverging_run_says_so_and_fails(registry, tmp_path, capsys):
     code, out, err = run_demo(capsys, "--batch", "--loss", "mse", "--lr", "50", "--out",
                               str(tmp_path))
     assert code == 1 and "diverged" in err and "smaller learning rate" in err
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("mode", [["--batch"], []])
+def test_an_op_failing_on_diverged_weights_is_a_clear_error(registry, tmp_path, capsys,
+                                                              monkeypatch, mode):
+    # squared_hinge = hinge ** 2 (picograd-losses): huge scores make pow overflow
+    monkeypatch.syspath_prepend(str(PLUGINS / "picograd-losses"))
+    plugin = importlib.import_module("picograd_losses")
+    with registry.register_plugin(plugin, name="picograd-losses"):
+        code, out, err = run_demo(capsys, *mode, "--loss", "squared_hinge", "--lr", "1e6",
+                                  "--steps", "5", "--samples", "20", "--out", str(tmp_path))
+    assert code == 1
+    assert "picograd demo: training failed at step" in err and "OverflowError" in err
+    assert "op 'pow'" in err and "smaller learning rate (--lr)" in err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []  # no pictures
 
 
 def test_the_progress_bar_redraws_on_a_terminal_and_writes_once_elsewhere():
