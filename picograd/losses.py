@@ -2,6 +2,7 @@
 
     data_loss = losses.hinge(scores, ys)            # mean of max(0, 1 - y*s)
     data_loss = losses.get("logistic")(scores, ys)  # any registered loss, by name
+    data_loss = losses.huber(scores, ys)            # a plugin's loss, once installed
     total = data_loss + 1e-4 * losses.l2(model.parameters())
 
 Each loss is a registered op of kind "loss" (``picograd_ops/losses.py``, or a
@@ -41,6 +42,16 @@ def get(name: str) -> Callable[[Any, Any], Value]:
     loss.__name__ = name
     loss.__doc__ = f"The mean of the '{name}' loss over a batch: {op.doc}"
     return loss
+
+
+def __getattr__(name: str) -> Callable[[Any, Any], Value]:
+    """``losses.<name>`` for any registered loss, plugin ones included (as ``get(name)``)."""
+    if name.startswith("_"):  # dunders and private names are never losses
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return get(name)
+    except ValueError as e:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}: {e}") from None
 
 
 def average(name: str, scores: Any, targets: Any) -> Value:

@@ -101,6 +101,15 @@ def test_a_plugin_loss_is_usable_by_name_and_odd_shapes_are_refused(registry):
         assert losses.get("absolute")([Value(1.0), Value(-1.0)], [0.0, 1.0]).data == 1.5
         with pytest.raises(ValueError, match="does not take \\(score, target\\)"):
             losses.get("pick")
+        # and as an attribute of the module, like the built-in ones
+        assert losses.absolute([Value(1.0), Value(-1.0)], [0.0, 1.0]).data == 1.5
+        assert losses.absolute.__name__ == "absolute"
+        with pytest.raises(AttributeError, match="does not take"):
+            losses.pick  # noqa: B018
+    with pytest.raises(AttributeError, match="'absolute'.*unknown loss 'absolute'"):
+        losses.absolute  # noqa: B018  (its plugin is gone)
+    assert not hasattr(losses, "tanh") and not hasattr(losses, "__wrapped__")
+    assert losses.hinge([Value(0.0)], [1.0]).data == 1.0
 
 
 def test_mismatched_scores_and_targets_are_errors(registry):
