@@ -87,4 +87,16 @@ def test_readme_example_plugin_registers_and_passes_its_own_tests(bent, registry
 
 def test_readme_notebook_example_runs(registry):
     exec(block("### Without packaging (notebooks)", "python"), {})
-    assert "swish" not in registry.ops  # the example unregisters it at the end
+    assert "my_swish" not in registry.ops  # the example unregisters it at the end
+
+
+def test_readme_notebook_example_runs_beside_the_repo_plugins(registry, monkeypatch):
+    # its op name must be one no plugin ships, or the example fails once one is installed
+    import importlib
+
+    for name in ("activations", "losses", "trig"):
+        monkeypatch.syspath_prepend(str(ROOT / "plugins" / f"picograd-{name}"))
+        module = importlib.import_module(f"picograd_{name}")
+        registry.register_plugin(module, name=f"picograd-{name}")
+    exec(block("### Without packaging (notebooks)", "python"), {})
+    assert "swish" in registry.ops and not registry.conflicts
