@@ -4,12 +4,15 @@
     model = MLP(2, [16, 16, 1])                 # relu hidden layers, a linear output
     score = model([0.5, -1.0])                  # one sample: a Value
     scores = model(X)                           # X: numpy (batch, nin) -> Value (batch,)
+    scores = model(Value(X))                    # the same, with gradients for X too
 
 Beyond micrograd: ``activation=`` takes any registered activation by name (plugins
 included), ``seed=`` or ``rng=`` makes the initial weights reproducible, and
 ``fused=False`` builds every multiply and add as its own node (to see them in a drawn
 graph) instead of one ``weighted_sum`` node per neuron, or, on a batch, one ``dense``
-node per layer (a matrix product). ``save``/``load`` keep a model in a JSON file.
+node per layer (a matrix product). Fused nodes apply relu themselves only while the
+registered ``relu`` is the built-in one; an overriding plugin's relu gets its own node.
+``save``/``load`` keep a model in a JSON file.
 """
 
 from __future__ import annotations
