@@ -73,7 +73,7 @@ class Value:
     # Named ops (relu, tanh, exp, log, ..., and every plugin op) become methods
     # when the table is built: ``x.relu()`` is ``picograd.ops.relu(x)``.
 
-    __array_ufunc__ = None  # ndarray * Value: numpy steps aside, so Value.__rmul__ runs
+    __array_priority__ = 1000  # ndarray * Value: numpy defers to Value.__rmul__
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the class lacks: build the op table (once, perhaps in
@@ -193,8 +193,6 @@ def _unary_function(op: Op) -> Callable[[Any], Value]:
             y = forward(a.data)
         except Exception as e:
             raise _op_error(op, "forward", (a.data,), e) from e
-        if y.__class__ is not float:
-            y = _as_output(y, op)  # an int, a numpy float, or not a number at all
         if not (a.requires_grad and _is_recording()):
             return _constant(y)
         out = _new(Value)  # (assignments in threes: more would build a tuple per node)
@@ -221,8 +219,6 @@ def _binary_function(op: Op) -> Callable[[Any, Any], Value]:
             y = forward(x, z)
         except Exception as e:
             raise _op_error(op, "forward", (x, z), e) from e
-        if y.__class__ is not float:
-            y = _as_output(y, op)
         if not ((a.requires_grad or b.requires_grad) and _is_recording()):
             return _constant(y)
         out = _new(Value)
