@@ -2,23 +2,16 @@
 
 from ._version import __version__
 from .draw import draw_dot
-from .engine import OpError, Value, no_grad
+from .engine import Value, no_grad
+from .errors import OpConflictError, OpError, PluginError, PluginWarning, UnknownOpError
 from .hookspecs import hookimpl
+from .kernel import BoundOp
 from .nn import MLP, Layer, Module, Neuron
 from .op import Op
-from .registry import (
-    OpConflictError,
-    PluginError,
-    PluginWarning,
-    Registry,
-    UnknownOpError,
-    active_registry,
-    register_op,
-    use_registry,
-)
+from .registry import PluginHandle, Registry, active_registry, register_op, use_registry
 
 
-def register_plugin(plugin: object, name: str | None = None):
+def register_plugin(plugin: object, name: str | None = None) -> PluginHandle:
     """Register a plugin object or module in-process; returns a handle (a context manager)."""
     return active_registry().register_plugin(plugin, name)
 
@@ -29,6 +22,7 @@ def prefer(op_name: str, provider: str) -> None:
 
 
 __all__ = [
+    "BoundOp",
     "Layer",
     "MLP",
     "Module",
@@ -37,6 +31,7 @@ __all__ = [
     "OpConflictError",
     "OpError",
     "PluginError",
+    "PluginHandle",
     "PluginWarning",
     "Registry",
     "UnknownOpError",

@@ -21,7 +21,8 @@ from typing import Any
 
 from . import losses
 from ._files import write_atomically
-from .engine import OpError, Value, no_grad
+from .engine import Value, no_grad
+from .errors import OpError, describe, op_failure
 from .nn import MLP, check_activation
 from .optim import SGD, Adam, Optimizer, linear_decay
 
@@ -360,10 +361,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"picograd demo: {e}", file=sys.stderr)
         return 1
     except (ArithmeticError, ValueError, OpError) as e:
-        if isinstance(e, ValueError) and not hasattr(e, "op"):
+        if isinstance(e, ValueError) and op_failure(e) is None:
             raise  # not an op failing on the numbers: a bug, keep the traceback
         bar.close()  # an op failed (OverflowError, ZeroDivisionError...): the weights blew up
-        print(f"picograd demo: training failed at step {done}: {type(e).__name__}: {e}\n"
+        print(f"picograd demo: training failed at step {done}: {describe(e)}\n"
               "the weights probably diverged; try a smaller learning rate (--lr)",
               file=sys.stderr)
         return 1

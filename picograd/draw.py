@@ -80,9 +80,9 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
     for v in ordered:
         name = names[v]
         graph.node(name, label=_value_label(v), shape="plain")
-        if v._op is None:
+        if v.op is None:
             continue
-        op = v._op
+        op = v.op
         graph.node(name + "op", label=_html(op.label), shape="ellipse", style="filled",
                    fillcolor="#fff4d6", color="#b08a30", height="0.3", margin="0.05,0.02",
                    tooltip=f"{op.label} from {op.provider}")
@@ -319,7 +319,9 @@ def run_graph(args: Any) -> int:
     except expr.ExprError as e:
         return fail(str(e), 2)
     except Exception as e:  # an op failed on these numbers: the engine's message says how
-        return fail(f"{type(e).__name__}: {e}", 2)
+        from .errors import describe
+
+        return fail(describe(e), 2)
 
     print(f"{expr.OUTPUT_LABEL} = {out.data:.10g}")
     for name, leaf in leaves.items():

@@ -1,26 +1,42 @@
 """The Value graph and the backward engine.
 
-A Value holds a number (a float, or a numpy array in batch mode), its gradient, and,
-when an op made it, that op, its input Values and the input numbers the op saw.
-The engine holds no math of its own: every operator below looks its op up in the
-dispatch table ``OPS``, which the registry fills from plugins (``picograd_ops`` first).
+A Value holds a number (a float, or a numpy array in batch mode) and its gradient;
+when an op made it, also that op (``v.op``) and the Values it was made from
+(``v._prev``). The engine holds no math of its own: every operator below calls the
+op of that name in ``picograd.ops``, the table the registry fills from plugins
+(``picograd_ops`` first):
+
+    x * 3          ->  ops.mul(x, 3)  ->  a new Value, made by the registered 'mul'
+    y.backward()   ->  each node, outputs first: its inputs' .grad += its op's backward
+
+micrograd's way of making a node works too: ``Value(t, (x,), 'tanh')`` with an
+``out._backward`` closure (see ``backward``).
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import itertools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .op import Op
+from . import ops
+from .errors import OpError, add_note, op_note
 
-_next_id = itertools.count().__next__  # every Value gets a number larger than its parents'
-_new = object.__new__
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
+    import numpy as np
 
+    from .kernel import BoundOp
+
+    Operand: TypeAlias = "Value | float | int | np.ndarray"  # what an operator takes
+
+_next_id = itertools.count().__next__  # every Value gets a number larger than its inputs'
 _recording = ContextVar("picograd_recording", default=True)  # per thread and task
 _is_recording = _recording.get
 
@@ -35,65 +51,90 @@ def no_grad() -> Iterator[None]:
         _recording.reset(token)
 
 
-MANY = object()  # in a node's _b slot: the op took more than two inputs, all in _a
-
-
 class Value:
     """A node in the computation graph: a number, its gradient and how it was made."""
 
-    # _a, _b: the inputs of the op that made this node. Most ops take one or two, so
-    # they sit in two slots rather than a tuple: one object fewer per node for Python's
-    # garbage collector to scan. A node with more inputs keeps them as a tuple in _a.
-    __slots__ = ("data", "grad", "requires_grad", "_op", "_a", "_b", "_id", "_label")
+    # op: the op that made this node (None for a leaf). _a, _b: its inputs, read as
+    # ``_prev`` (see there). _label, _backward_fn and _op_text are set only when used.
+    __slots__ = ("_data", "_grad", "requires_grad", "op", "_a", "_b", "_id",
+                 "_label", "_backward_fn", "_op_text")
 
-    def __init__(self, data: Any, requires_grad: bool = True, label: str = "") -> None:
-        self.data = data if data.__class__ is float else _as_data(data)
-        self.grad = 0.0
+    def __init__(self, data: Any, _children: Iterable[Value] = (), _op: str = "",
+                 label: str = "", *, requires_grad: bool = True) -> None:
+        self._data = data if data.__class__ is float else _as_data(data)
+        self._grad: Any = 0.0
         self.requires_grad = bool(requires_grad)
-        self._op: Op | None = None  # the op that made this node (None for a leaf)
-        self._a = self._b = None
+        self.op: BoundOp | None = None  # the op that made this node (None for a leaf)
+        self._a, self._b = _slots_for(_children_of(_children))
         self._id = _next_id()
+        if _op:
+            self._op_text = str(_op)
         if label:
-            self._label = label
+            self._label = str(label)
 
-    # Every operator is one row: look the op up in the table and apply it. Building
-    # the table (on first use) then puts the op's own function in place of the
-    # forward rows, so that x * y costs one call; see install() below.
-    def __add__(self, other):      return OPS.add(self, other)
-    def __radd__(self, other):     return OPS.add(other, self)   # other + self
-    def __sub__(self, other):      return OPS.sub(self, other)
-    def __rsub__(self, other):     return OPS.sub(other, self)   # other - self
-    def __mul__(self, other):      return OPS.mul(self, other)
-    def __rmul__(self, other):     return OPS.mul(other, self)   # other * self
-    def __truediv__(self, other):  return OPS.div(self, other)
-    def __rtruediv__(self, other): return OPS.div(other, self)   # other / self
-    def __pow__(self, other):      return OPS.pow(self, other)
-    def __rpow__(self, other):     return OPS.pow(other, self)   # other ** self
-    def __neg__(self):             return OPS.neg(self)          # -self
-    # Named ops (relu, tanh, exp, log, ..., and every plugin op) become methods
-    # when the table is built: ``x.relu()`` is ``picograd.ops.relu(x)``.
+    # ---- the operators: each is the registered op of that name ------------------------
+    def __add__(self, other: Operand) -> Value:      return ops.add(self, other)
+    def __radd__(self, other: Operand) -> Value:     return ops.add(other, self)   # other + self
+    def __sub__(self, other: Operand) -> Value:      return ops.sub(self, other)
+    def __rsub__(self, other: Operand) -> Value:     return ops.sub(other, self)   # other - self
+    def __mul__(self, other: Operand) -> Value:      return ops.mul(self, other)
+    def __rmul__(self, other: Operand) -> Value:     return ops.mul(other, self)   # other * self
+    def __truediv__(self, other: Operand) -> Value:  return ops.div(self, other)
+    def __rtruediv__(self, other: Operand) -> Value: return ops.div(other, self)   # other / self
+    def __pow__(self, other: Operand) -> Value:      return ops.pow(self, other)
+    def __rpow__(self, other: Operand) -> Value:     return ops.pow(other, self)   # other ** self
+    def __neg__(self) -> Value:                      return ops.neg(self)          # -self
+    def __abs__(self) -> Value:                      return ops.abs(self)          # abs(self)
+
+    # ---- the built-in named ops (picograd_ops); plugin ops join them, see __getattr__ --
+    def relu(self) -> Value:    return ops.relu(self)     # max(x, 0)
+    def tanh(self) -> Value:    return ops.tanh(self)
+    def sigmoid(self) -> Value: return ops.sigmoid(self)  # 1 / (1 + e^-x)
+    def exp(self) -> Value:     return ops.exp(self)
+    def log(self) -> Value:     return ops.log(self)      # natural logarithm
+    def sqrt(self) -> Value:    return ops.sqrt(self)
+    def abs(self) -> Value:     return ops.abs(self)
+    def sum(self) -> Value:     return ops.sum(self)      # of a batch's entries
+    def mean(self) -> Value:    return ops.mean(self)     # of a batch's entries
+
+    if not TYPE_CHECKING:  # (hidden from type checkers, so a typo like x.rleu() is caught)
+        def __getattr__(self, name):
+            # Every other registered op is a method too: x.gelu(...) is ops.gelu(x, ...).
+            # Only reached for names the class lacks; the first call loads the plugins.
+            if name.startswith("_"):
+                raise AttributeError(f"'Value' object has no attribute '{name}'")
+            try:
+                return functools.partial(getattr(ops, name), self)
+            except AttributeError as e:
+                raise _no_attribute(name, e) from None
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *ops.__dir__()})
 
     __array_priority__ = 1000  # ndarray * Value: numpy defers to Value.__rmul__
 
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names the class lacks: build the op table (once, perhaps in
-        # another thread just now), which makes every op a method, then look again.
-        if name.startswith("_"):
-            raise AttributeError(f"'Value' object has no attribute '{name}'")
-        _ensure_table()
-        try:
-            return object.__getattribute__(self, name)
-        except AttributeError:
-            raise AttributeError(f"'Value' object has no attribute '{name}', and no op named "
-                                 f"'{name}' is registered (see `picograd ops`)") from None
+    # ---- the number and its gradient ----------------------------------------------------
+    @property
+    def data(self) -> Any:
+        """The number: a float, or a numpy array of floats in batch mode."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value if value.__class__ is float else _as_data(value, "data")
 
     @property
-    def _prev(self) -> tuple[Value, ...]:
-        """The inputs of the op that made this node, in order (micrograd's name)."""
-        a, b = self._a, self._b
-        if b is None:
-            return () if a is None else (a,)
-        return a if b is MANY else (a, b)
+    def grad(self) -> Any:
+        """d(output)/d(self) after ``backward()``; ``None`` may be assigned, meaning 0."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is None:
+            value = 0.0
+        elif value.__class__ is not float and not isinstance(value, Value):
+            value = _as_data(value, "grad")
+        self._grad = value
 
     @property
     def label(self) -> str:
@@ -102,187 +143,187 @@ class Value:
 
     @label.setter
     def label(self, text: str) -> None:
-        self._label = text
+        self._label = str(text)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The batch's shape, ``()`` for a single number."""
+        data: Any = self._data
+        return () if data.__class__ is float else tuple(data.shape)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a scalar Value: only a batch (an array) has a length")
+        return self.shape[0]
+
+    def item(self) -> float:
+        """The number as a Python float (a scalar Value only), as in PyTorch."""
+        if self.shape:
+            raise TypeError(f"item() needs a scalar Value; this one holds a batch of shape "
+                            f"{self.shape} (use .data for the array)")
+        return float(self._data)
+
+    def __float__(self) -> float:
+        return self.item()
+
+    def detach(self) -> Value:
+        """A constant with the same data: no graph, no gradient."""
+        return Value(self._data, requires_grad=False)
+
+    # Comparisons compare the numbers (so max(), sorted() and `if loss > 0` work); on a
+    # batch they are numpy's, entry by entry. == stays identity: Values key dicts and sets.
+    def __lt__(self, other: Operand) -> Any: return self._data < _number(other)
+    def __le__(self, other: Operand) -> Any: return self._data <= _number(other)
+    def __gt__(self, other: Operand) -> Any: return self._data > _number(other)
+    def __ge__(self, other: Operand) -> Any: return self._data >= _number(other)
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        return f"Value(data={self.data}, grad={self.grad})"
+        if self.shape:
+            grad = f"array of shape {self.shape}" if getattr(self._grad, "shape", ()) else \
+                self._grad
+            return f"Value(data=array of shape {self.shape}, grad={grad})"
+        return f"Value(data={self._data}, grad={self._grad})"
 
+    # ---- micrograd's view of a node -------------------------------------------------------
+    @property
+    def _prev(self) -> tuple[Value, ...]:
+        """The Values this node was made from, in order; () for a leaf (micrograd's name).
+
+        Most ops take one or two inputs, so they sit in two slots rather than in a
+        tuple per node, which would double the work of Python's garbage collector
+        (bench_engine.py): _a is the first input (None for a leaf) and _b the second,
+        or a tuple of the rest when there are more, or None when there is one.
+        """
+        a, b = self._a, self._b
+        if a is None:
+            return ()
+        if b is None:
+            return (a,)
+        return (a, *b) if b.__class__ is tuple else (a, b)
+
+    @property
+    def _op(self) -> str:
+        """micrograd's name for the op that made this node: '+', '*', '**2', 'ReLU', the
+        op's name for the others, '' for a leaf. (The op itself is ``self.op``.)"""
+        if self.op is None:
+            return getattr(self, "_op_text", "")
+        name = self.op.name
+        if name == "pow" and not self._prev[1].requires_grad:
+            return f"**{self._prev[1]._data:g}"  # micrograd: x**2 is the node '**2'
+        return _MICROGRAD_SYMBOLS.get(name, name)
+
+    @property
+    def _backward(self) -> Callable[[], None]:
+        """micrograd's step at this node: add its share of the gradient into its inputs'
+        ``.grad`` (the chain rule, once). A leaf's does nothing."""
+        fn = getattr(self, "_backward_fn", None)
+        if fn is not None:
+            return fn
+        return _nothing if self.op is None else functools.partial(_chain_rule, self)
+
+    @_backward.setter
+    def _backward(self, fn: Callable[[], None]) -> None:
+        self._backward_fn = fn
+
+    # ---- backpropagation ------------------------------------------------------------------
     def backward(self, grad: Any = None) -> None:
-        """Backpropagate from this Value: add d(self)/d(leaf) into every leaf's .grad."""
+        """Backpropagate from this Value: add d(self)/d(leaf) into every leaf's .grad.
+
+        Each node's step runs once, after every node that uses it: a registered op's
+        backward, or a micrograd-style node's own ``_backward`` closure. All or
+        nothing: if any step raises (or Ctrl-C stops it), every .grad is left as it was.
+        """
         if not self.requires_grad:
             raise RuntimeError("backward() on a constant: it does not require grad")
-        if self._op is None:  # a leaf: d(self)/d(self) = 1, and nothing else to do
-            self.grad = _seed_gradient(self.data) if grad is None else grad
+        seed = _ones_like(self._data) if grad is None else grad
+        if self._a is None:  # a leaf: d(self)/d(self) = 1, and nothing else to do
+            self.grad = seed
             return
-        # Every node is numbered after its inputs, so sorting the nodes that lead here
-        # by number, largest first, visits each node before all of its inputs.
-        topo, seen = [self], {self}
-        for v in topo:  # the list grows as we walk it: a breadth-first gather
-            a, b = v._a, v._b
-            for p in (a,) if b is None else (a, b) if b is not MANY else a:  # v._prev
-                if p._op is not None and p not in seen:
-                    seen.add(p)
-                    topo.append(p)
-                    p.grad = 0.0  # an inner node's gradient is this call's alone
-        topo.sort(key=_by_id, reverse=True)
-        self.grad = _seed_gradient(self.data) if grad is None else grad
-        # Go one node at a time and apply the chain rule: each input gets g * dy/dx.
-        # Unpacking the returned tuple checks the one-gradient-per-input rule for free.
+        topo, leaves = _topological_order(self)
+        reached = topo + list(leaves)
+        before = [v._grad for v in reached]  # restored if anything fails
+        v = self
         try:
             for v in topo:
-                op, a, b = v._op, v._a, v._b
-                if b is None:  # one input (which needs grad, or this node would not exist)
-                    (ga,) = op.backward(v.grad, v.data, a.data)
-                    a.grad += ga
-                elif b is not MANY:  # two inputs
-                    ga, gb = op.backward(v.grad, v.data, a.data, b.data)
-                    if a.requires_grad:
-                        a.grad += ga
-                    if b.requires_grad:
-                        b.grad += gb
-                else:  # any number of inputs, all in a
-                    grads = op.backward(v.grad, v.data, *[p.data for p in a])
-                    for p, g in zip(a, grads, strict=True):
-                        if p.requires_grad:
-                            p.grad += g
-        except Exception as e:
-            raise _backward_error(v, e) from e
+                v._grad = 0.0  # an inner node's gradient is this call's alone
+            self.grad = seed
+            for v in topo:  # the chain rule, one node at a time, outputs first
+                if v.op is not None:
+                    _chain_rule(v)
+                else:  # a micrograd-style node: its own closure, if it was given one
+                    getattr(v, "_backward_fn", _nothing)()
+        except BaseException as e:
+            for node, g in zip(reached, before):
+                node._grad = g
+            if v.op is not None and isinstance(e, Exception):
+                add_note(e, op_note(v.op.name, v.op.provider,
+                                    f"{v.op.label}({_short(v)}) backward failed"))
+            raise
+
+
+_MICROGRAD_SYMBOLS = {"add": "+", "mul": "*", "relu": "ReLU"}
+
+
+def _nothing() -> None:
+    pass
+
+
+def _chain_rule(v: Value) -> None:
+    """One node's step: each input gets v.grad * d(v)/d(input), added to its .grad."""
+    op: BoundOp = v.op  # type: ignore[assignment]  # (an op node: not None)
+    inputs = v._prev
+    backward: Callable[..., tuple] = op.backward  # type: ignore[assignment]
+    if len(inputs) == 2:  # most ops; spelled out, as this is the engine's hottest code
+        a, b = inputs
+        grads = backward(v._grad, v._data, a._data, b._data)
+        if grads.__class__ is not tuple or len(grads) != 2:
+            raise _count_error(op, 2, grads)
+        if a.requires_grad:
+            a._grad += grads[0]
+        if b.requires_grad:
+            b._grad += grads[1]
+        return
+    grads = backward(v._grad, v._data, *[p._data for p in inputs])
+    if grads.__class__ is not tuple or len(grads) != len(inputs):
+        raise _count_error(op, len(inputs), grads)
+    for p, g in zip(inputs, grads):
+        if p.requires_grad:
+            p._grad += g
+
+
+def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
+    got = f"{len(grads)} gradient(s)" if isinstance(grads, tuple) else type(grads).__name__
+    return OpError(f"backward of op '{op.name}' ({op.provider}) must return a tuple of {n} "
+                   f"gradient(s), got {got}", op.name, op.provider)
+
+
+def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
+    """The nodes made from inputs that lead to ``root``, each before all of its inputs;
+    and the leaves they reach."""
+    topo, seen, leaves = [root], {root}, set()
+    for v in topo:  # the list grows as we walk it: a breadth-first gather
+        for p in v._prev:
+            if p._a is None:
+                leaves.add(p)
+            elif p not in seen:
+                seen.add(p)
+                topo.append(p)
+    # Every node is numbered after its inputs, so sorting by number, largest first,
+    # puts each node before all of its inputs.
+    topo.sort(key=_by_id, reverse=True)
+    return topo, leaves
 
 
 def _by_id(v: Value) -> int:
     return v._id
 
 
-def _seed_gradient(data: Any) -> Any:
+def _ones_like(data: Any) -> Any:
     """d(self)/d(self) = 1: ones in a batch's shape, even where the data is inf or NaN."""
     if data.__class__ is float or not _is_array(data):
         return 1.0
     return sys.modules["numpy"].ones_like(data, dtype=float)
-
-
-# ---------------------------------------------------------------------------------------
-# Applying an op: the functions the dispatch table holds.
-# ---------------------------------------------------------------------------------------
-
-def op_function(op: Op) -> Callable[..., Any]:
-    """Build the function that applies ``op`` to Values (or plain numbers)."""
-    if op.composite:
-        fn = _composite_function(op)
-    elif op.attrs or op.arity not in (1, 2):
-        def fn(*args, **attrs):
-            return _apply(op, args, attrs)
-    elif op.arity == 1:
-        fn = _unary_function(op)
-    else:
-        fn = _binary_function(op)
-    fn.__name__ = fn.__qualname__ = op.name
-    fn.__doc__ = op.doc or f"The '{op.name}' op ({op.kind}) from {op.provider}."
-    return fn
-
-
-# The two hot paths, for the one- and two-input ops on floats. Anything else (arrays,
-# attributes, more inputs) takes the general path, _apply, which they are a copy of.
-
-def _unary_function(op: Op) -> Callable[[Any], Value]:
-    forward = op.forward
-
-    def fn(a):
-        if a.__class__ is not Value or a.data.__class__ is not float:
-            return _apply(op, (a,), None)
-        try:
-            y = forward(a.data)
-        except Exception as e:
-            raise _op_error(op, "forward", (a.data,), e) from e
-        if not (a.requires_grad and _is_recording()):
-            return _constant(y)
-        out = _new(Value)  # (assignments in threes: more would build a tuple per node)
-        out.data, out.grad, out._id = y, 0.0, _next_id()
-        out.requires_grad, out._op = True, op
-        out._a, out._b = a, None
-        return out
-
-    return fn
-
-
-def _binary_function(op: Op) -> Callable[[Any, Any], Value]:
-    forward = op.forward
-
-    def fn(a, b):
-        if a.__class__ is not Value:
-            a = _lift(a, op)
-        if b.__class__ is not Value:
-            b = _lift(b, op)
-        x, z = a.data, b.data
-        if x.__class__ is not float or z.__class__ is not float:
-            return _apply(op, (a, b), None)
-        try:
-            y = forward(x, z)
-        except Exception as e:
-            raise _op_error(op, "forward", (x, z), e) from e
-        if not ((a.requires_grad or b.requires_grad) and _is_recording()):
-            return _constant(y)
-        out = _new(Value)
-        out.data, out.grad, out._id = y, 0.0, _next_id()
-        out.requires_grad, out._op = True, op
-        out._a, out._b = a, b
-        return out
-
-    return fn
-
-
-def _apply(op: Op, args: tuple, attrs: dict | None) -> Value:
-    """The general path: any arity, attributes, numpy arrays."""
-    if op.arity is not None and len(args) != op.arity or not args:
-        raise _arity_error(op, len(args))
-    node_op = op.bind(**attrs) if attrs or op.attrs else op
-    parents = tuple([a if a.__class__ is Value else _lift(a, op) for a in args])
-    xs = tuple([p.data for p in parents])
-    if any(_is_array(x) for x in xs if x.__class__ is not float):
-        node_op = node_op.for_arrays()  # batch mode: some input holds a numpy array
-    try:
-        y = node_op.forward(*xs)
-    except Exception as e:
-        raise _op_error(node_op, "forward", xs, e) from e
-    out = _constant(_as_output(y, node_op))
-    if _is_recording() and any(p.requires_grad for p in parents):
-        out.requires_grad, out._op = True, node_op
-        if len(parents) > 2:
-            out._a, out._b = parents, MANY
-        else:
-            out._a, out._b = parents if len(parents) == 2 else (parents[0], None)
-    return out
-
-
-def _constant(data: Any) -> Value:
-    """A Value outside the graph: no op, no inputs, never a gradient."""
-    out = _new(Value)
-    out.data, out.grad, out._id = data, 0.0, _next_id()
-    out.requires_grad, out._op = False, None
-    out._a = out._b = None
-    return out
-
-
-def _arity_error(op: Op, got: int) -> TypeError:
-    wanted = f"{op.arity} input(s)" if op.arity is not None else "at least one input"
-    hint = f"; attributes are keywords: {op.name}(x, {next(iter(op.attrs))}=...)" if (
-        op.attrs and op.arity is not None and got > op.arity) else ""
-    return TypeError(f"op '{op.name}' takes {wanted}, got {got}{hint}")
-
-
-def _composite_function(op: Op) -> Callable[..., Any]:
-    def fn(*args, **attrs):
-        if op.arity is not None and len(args) != op.arity or not args:
-            raise _arity_error(op, len(args))
-        args = [a if isinstance(a, Value) else _lift(a, op) for a in args]  # numbers too
-        values = op.attribute_values(attrs)
-        try:
-            return op.forward(*args, **values)
-        except Exception as e:
-            if getattr(e, "op", None) is not None:
-                raise  # already names the inner op that failed
-            raise _op_error(op, "forward", args, e) from e
-
-    return fn
 
 
 # ---------------------------------------------------------------------------------------
@@ -294,142 +335,58 @@ def _is_array(x: Any) -> bool:
     return np is not None and isinstance(x, np.ndarray)
 
 
-def _as_data(x: Any) -> Any:
-    """What a Value stores: a float, or a float64 numpy array."""
+def _as_data(x: Any, what: str = "Value()") -> Any:
+    """What a Value stores: a float, or a float64 numpy array (a copy: the caller's
+    array may change under us). Anything else is a TypeError naming ``what``."""
     if x.__class__ is float:
         return x
     if _is_array(x):
         if x.dtype.kind not in "biuf":
-            raise TypeError(f"Value() expects real numbers, got an array of dtype {x.dtype}")
-        return x.astype(float)  # a copy: the caller's array may change under us
-    if isinstance(x, (int, float)) or _is_numpy_real(x):
+            raise TypeError(f"{what} expects real numbers, got an array of dtype {x.dtype}")
+        return x.astype(float)
+    np = sys.modules.get("numpy")
+    if isinstance(x, (int, float)) or np is not None and isinstance(
+            x, (np.integer, np.floating, np.bool_)):
         try:
             return float(x)
         except OverflowError:
-            bits = x.bit_length()
-            raise OverflowError(f"Value() got an int too large for a float ({bits} bits)") from None
-    raise TypeError(
-        f"Value() expects a real number or a numpy array, got {type(x).__name__} {x!r}"
-    )
+            bits = int(x).bit_length()
+            raise OverflowError(f"{what} got an int too large for a float ({bits} bits)") \
+                from None
+    raise TypeError(f"{what} expects a real number or a numpy array, got "
+                    f"{type(x).__name__} {x!r}")
 
 
-def _is_numpy_real(x: Any) -> bool:
-    np = sys.modules.get("numpy")
-    return np is not None and isinstance(x, (np.integer, np.floating, np.bool_))
+def _slots_for(inputs: tuple[Value, ...]) -> tuple[Value | None, Any]:
+    """(_a, _b) for a node made from ``inputs`` (see ``Value._prev``)."""
+    n = len(inputs)
+    return (None, None) if n == 0 else (inputs[0], None) if n == 1 else \
+        (inputs[0], inputs[1]) if n == 2 else (inputs[0], inputs[1:])
 
 
-def _as_output(y: Any, op: Op) -> Any:
-    try:
-        return _as_data(y)
-    except TypeError:
-        raise TypeError(
-            f"forward of op '{op.name}' ({op.provider}) returned {type(y).__name__} {y!r},"
-            " not a number"
-        ) from None
+def _children_of(children: Iterable[Value]) -> tuple[Value, ...]:
+    if isinstance(children, bool):
+        raise TypeError("requires_grad is keyword-only: Value(x, requires_grad=False)")
+    prev = tuple(children)
+    for c in prev:
+        if not isinstance(c, Value):
+            raise TypeError(f"Value(data, _children): the children must be Values, got "
+                            f"{type(c).__name__} {c!r}")
+    return prev
 
 
-def _lift(x: Any, op: Op) -> Value:
-    """Wrap a plain number as a constant operand of ``op``."""
-    if x.__class__ is float:
-        return _constant(x)
-    if isinstance(x, Value):
-        return x
-    try:
-        return Value(x, requires_grad=False)
-    except TypeError:
-        raise TypeError(
-            f"op '{op.name}' expects Values, numbers or numpy arrays, "
-            f"got {type(x).__name__} {x!r}"
-        ) from None
+def _number(x: Any) -> Any:
+    return x._data if isinstance(x, Value) else x
 
 
-def _short(xs: Any) -> str:
-    return ", ".join(repr(x) if not _is_array(x) else f"array{x.shape}" for x in xs)
+def _short(v: Value) -> str:
+    return ", ".join(f"array{p.shape}" if p.shape else repr(p._data) for p in v._prev)
 
 
-def _op_error(op: Op, phase: str, xs: Any, e: Exception, detail: str = "") -> Exception:
-    """The exception a user sees when an op fails: names the op, inputs and provider."""
-    detail = detail or str(e) or type(e).__name__
-    where = f"[op '{op.name}' from {op.provider}]"
-    message = f"{op.label}({_short(xs)}) {phase} failed: {detail} {where}"
-    try:
-        err = type(e)(message)
-    except Exception:
-        err = OpError(message)
-    err.op, err.provider = op.name, op.provider
-    return err
-
-
-def _backward_error(v: Value, e: Exception) -> Exception:
-    """Name the op whose backward failed; say so when it broke the one-per-input rule."""
-    detail, xs = "", [p.data for p in v._prev]
-    try:
-        grads = v._op.backward(v.grad, v.data, *xs)  # pure: safe to ask again
-        if not isinstance(grads, tuple) or len(grads) != len(xs):
-            got = f"{len(grads)} gradient(s)" if isinstance(grads, tuple) else type(grads).__name__
-            detail = f"backward must return a tuple of {len(xs)} gradient(s), got {got}"
-    except Exception:
-        pass
-    return _op_error(v._op, "backward", xs, e, detail)
-
-
-class OpError(Exception):
-    """An op failed and its own exception type could not carry the message."""
-
-
-# ---------------------------------------------------------------------------------------
-# The dispatch table: filled once, lazily, by the registry.
-# ---------------------------------------------------------------------------------------
-
-class _Table:
-    """Op name -> function. Plain attributes once built; the first miss builds it."""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        _ensure_table()
-        try:
-            return self.__dict__[name]
-        except KeyError:
-            from .registry import active_registry
-
-            raise active_registry().unknown_op_error(name) from None
-
-
-OPS = _Table()
-_installed: set[str] = set()  # op names currently set on OPS and Value
-
-
-def _ensure_table() -> bool:
-    """Load plugins and fill the table if that has not happened yet; True if it changed."""
-    from .registry import active_registry
-
-    return active_registry().load()
-
-
-_FORWARD_OPERATORS = {"__add__": "add", "__sub__": "sub", "__mul__": "mul",
-                      "__truediv__": "div", "__pow__": "pow", "__neg__": "neg"}
-_ROWS = {dunder: Value.__dict__[dunder] for dunder in _FORWARD_OPERATORS}
-
-
-def install(functions: dict[str, Callable[..., Any]]) -> None:
-    """Make ``functions`` the table's contents (the registry calls this after a change).
-
-    New entries go in before stale ones leave, so a thread computing meanwhile never
-    finds a still-registered op missing.
-    """
-    stale = _installed - functions.keys()
-    for name, fn in functions.items():
-        OPS.__dict__[name] = fn
-        own = Value.__dict__.get(name)
-        if own is None or getattr(own, "_picograd_op", False):  # never shadow Value's own
-            fn._picograd_op = True
-            setattr(Value, name, fn)  # x.name(...) is fn(x, ...)
-    for name in stale:
-        OPS.__dict__.pop(name, None)
-        if getattr(Value.__dict__.get(name), "_picograd_op", False):
-            delattr(Value, name)
-    for dunder, name in _FORWARD_OPERATORS.items():
-        setattr(Value, dunder, functions.get(name, _ROWS[dunder]))
-    _installed.clear()
-    _installed.update(functions)
+def _no_attribute(name: str, e: AttributeError) -> AttributeError:
+    """'Value' has no attribute NAME, with the nearest op or attribute, if one is near."""
+    known = [n for n in dir(Value) if not n.startswith("_")] + list(ops.__dir__())
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean '{near[0]}'?" if near else " (see `picograd ops`)"
+    return AttributeError(f"'Value' object has no attribute '{name}', and no op named "
+                          f"'{name}' is registered{hint}")

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import OPS, Value
+from . import ops
+from .engine import Value
 
 MAX_LENGTH = 1000  # characters in an expression
 MAX_DEPTH = 100  # nesting of operators and calls
@@ -157,14 +158,15 @@ def _check_call(node: ast.Call, depth: int, names: dict[str, None]) -> Apply:
     if not args:
         raise ExprError(f"op '{name}' needs at least one input")
     try:
-        op.attribute_values(dict(attrs))
+        op.op.attribute_values(dict(attrs))
     except TypeError as e:
         raise ExprError(str(e)) from None
     return Apply(name, tuple(args), tuple(attrs))
 
 
 def _lookup(name: str) -> Any:
-    from .registry import PluginError, active_registry
+    from .errors import PluginError
+    from .registry import active_registry
 
     if name.startswith("_"):
         raise ExprError(f"names starting with '_' are not allowed: {name!r}")
@@ -256,7 +258,7 @@ def evaluate(expression: str | Expr, inputs: Mapping[str, float]) -> tuple[Value
             raise ExprError(f"the value of {_shown(name)} must be a number, got {x!r}"[:200])
     leaves = {name: Value(float(x), label=name) for name, x in inputs.items()}
     out = _run(expr.tree, leaves)
-    if out.label == "" and out._op is not None:
+    if out.label == "" and out.op is not None:
         out.label = OUTPUT_LABEL
     return out, leaves
 
@@ -267,7 +269,7 @@ def _run(node: Num | Name | Apply, leaves: Mapping[str, Value]) -> Value:
     if isinstance(node, Name):
         return leaves[node.id]
     args = [_run(a, leaves) for a in node.args]
-    return getattr(OPS, node.op)(*args, **dict(node.attrs))
+    return getattr(ops, node.op)(*args, **dict(node.attrs))
 
 
 def _shown(name: str, quote: bool = True) -> str:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .engine import OPS, Value
+from . import ops
+from .engine import Value
 from .registry import active_registry
 
 __all__ = ["bce", "get", "hinge", "l2", "logistic", "mean", "mse", "names"]
@@ -27,7 +28,7 @@ def names() -> list[str]:
     return sorted(n for n, op in active_registry().ops.items() if op.kind == "loss")
 
 
-def get(name: str) -> Callable[[Any, Any], Value]:
+def get(name: str) -> Callable[..., Value]:
     """The loss registered as ``name``, as a function ``(scores, targets) -> Value``."""
     op = active_registry().ops.get(name) if isinstance(name, str) else None
     if op is None or op.kind != "loss":
@@ -36,15 +37,15 @@ def get(name: str) -> Callable[[Any, Any], Value]:
         raise ValueError(f"loss {name!r} does not take (score, target) (it takes "
                          f"{op.arity or 'any number of'} inputs): call picograd.ops.{name}")
 
-    def loss(scores: Any, targets: Any) -> Value:
-        return average(name, scores, targets)
+    def loss(scores: Any, targets: Any, **attrs: Any) -> Value:
+        return average(name, scores, targets, **attrs)
 
     loss.__name__ = name
     loss.__doc__ = f"The mean of the '{name}' loss over a batch: {op.doc}"
     return loss
 
 
-def __getattr__(name: str) -> Callable[[Any, Any], Value]:
+def __getattr__(name: str) -> Callable[..., Value]:
     """``losses.<name>`` for any registered loss, plugin ones included (as ``get(name)``)."""
     if name.startswith("_"):  # dunders and private names are never losses
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -54,9 +55,13 @@ def __getattr__(name: str) -> Callable[[Any, Any], Value]:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}: {e}") from None
 
 
-def average(name: str, scores: Any, targets: Any) -> Value:
-    """The mean of the registered loss ``name`` over scores and their targets."""
-    fn = getattr(OPS, name)
+def average(name: str, scores: Any, targets: Any, **attrs: Any) -> Value:
+    """The mean of the registered loss ``name`` over scores and their targets; ``attrs``
+    are the loss's attributes (e.g. huber's ``delta``)."""
+    fn = getattr(ops, name)
+    if attrs:
+        def fn(s: Any, t: Any, _loss: Any = fn) -> Value:  # type: ignore[misc]
+            return _loss(s, t, **attrs)
     if isinstance(scores, Value):
         shape, target_shape = _shape(scores.data), _shape(targets)
         if shape != target_shape:
@@ -91,12 +96,12 @@ def mse(scores: Any, targets: Any) -> Value:
 def l2(params: Iterable[Value]) -> Value:
     """The sum of squares of ``params`` (weight decay as a loss term), as one node."""
     params = list(params)
-    return OPS.sumsq(*params)  # 0 + p1 p1 + ... + pn pn
+    return ops.sumsq(*params)  # 0 + p1 p1 + ... + pn pn
 
 
 def mean(v: Value) -> Value:
     """The mean of a batch-valued Value, as a scalar Value (a float stays itself)."""
-    return OPS.mean(v)  # the registered reduction (picograd_ops/reductions.py)
+    return ops.mean(v)  # the registered reduction (picograd_ops/reductions.py)
 
 
 def _shape(x: Any) -> tuple:

@@ -26,9 +26,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import ops
 from ._files import write_atomically
-from .engine import OPS, Value
-from .registry import OpConflictError, UnknownOpError, active_registry
+from .engine import Value
+from .errors import OpConflictError, UnknownOpError
+from .plugins import conflict_message
+from .registry import active_registry
 
 FORMAT = "picograd-mlp"
 FORMAT_VERSION = 1
@@ -52,7 +55,10 @@ def activations() -> list[str]:
 
 def check_activation(name: str) -> str:
     """``name`` if it is a registered activation, else a ValueError listing them."""
-    op = active_registry().ops.get(name) if isinstance(name, str) else None
+    registry = active_registry()
+    if isinstance(name, str) and name in registry.conflicts:
+        raise OpConflictError(conflict_message(name, registry.conflicts[name]))
+    op = registry.ops.get(name) if isinstance(name, str) else None
     if op is None or op.kind != "activation":
         raise ValueError(
             f"unknown activation {name!r}; available activations: {', '.join(activations())}"
@@ -61,19 +67,19 @@ def check_activation(name: str) -> str:
 
 
 def _relu_foldable() -> bool:
-    """Whether the registered ``relu`` is the built-in one, so fused nodes may apply it.
+    """Whether fused nodes may apply relu themselves.
 
-    ``weighted_sum(relu=True)`` and ``dense(relu=True)`` do the built-in relu's math;
-    an overridden or preferred ``relu`` must get its own node instead. Decided once
-    per call of a model, a layer or a neuron, never per op.
+    ``weighted_sum(relu=True)`` and ``dense(relu=True)`` do relu's math inside the
+    node; that is only the registered ``relu`` when one plugin provides all three (an
+    overriding or preferred ``relu`` gets its own node instead). Decided once per call
+    of a model, a layer or a neuron, never per op.
     """
-    from picograd_ops import relu_bwd, relu_fwd
-
+    registry = active_registry()
     try:
-        op = active_registry().get("relu")
-    except (OpConflictError, UnknownOpError):  # let OPS.relu say why, if it is used
+        providers = {registry.get(name).provider for name in ("relu", "weighted_sum", "dense")}
+    except (OpConflictError, UnknownOpError):  # let ops.relu say why, if it is used
         return False
-    return op.forward is relu_fwd and op.backward is relu_bwd
+    return len(providers) == 1
 
 
 def _rng(seed: int | None, rng: random.Random | None) -> Any:
@@ -105,12 +111,12 @@ class Neuron(Module):
         if len(x) != len(self.w):
             raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
         if fold_relu and self.fused and self.nonlin and self.activation == "relu":  # one node
-            return OPS.weighted_sum(self.b, *self.w, *x, relu=True)
+            return ops.weighted_sum(self.b, *self.w, *x, relu=True)
         if self.fused:  # one node: b + w1 x1 + ... + wn xn
-            act = OPS.weighted_sum(self.b, *self.w, *x)
+            act = ops.weighted_sum(self.b, *self.w, *x)
         else:  # micrograd's way: a node for every multiply and every add
             act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
-        return getattr(OPS, self.activation)(act) if self.nonlin else act
+        return getattr(ops, self.activation)(act) if self.nonlin else act
 
     def parameters(self) -> list[Value]:
         return self.w + [self.b]
@@ -162,9 +168,9 @@ class Layer(Module):
             raise ValueError(f"{self!r} takes a batch of shape (batch, {nin}), "
                              f"got {shape or type(X).__name__}")
         relu = fold_relu and first.nonlin and first.activation == "relu"
-        Y = OPS.dense(*self.parameters(), X, nout=nout, relu=relu)
+        Y = ops.dense(*self.parameters(), X, nout=nout, relu=relu)
         if first.nonlin and not relu:  # any other activation: one node, elementwise
-            Y = getattr(OPS, first.activation)(Y)
+            Y = getattr(ops, first.activation)(Y)
         return Y
 
     def parameters(self) -> list[Value]:
@@ -238,13 +244,13 @@ def _is_batch_value(x: Any) -> bool:
 def _input_columns(x: Any) -> list[Value]:
     """A batch (batch, nin) as one batch Value per input, for the per-op graph."""
     if isinstance(x, Value):  # keep the gradient path back to x
-        return [OPS.column(x, index=i) for i in range(x.data.shape[1])]
+        return [ops.column(x, index=i) for i in range(x.data.shape[1])]
     return [Value(column, requires_grad=False) for column in x.T]
 
 
 def _columns(Y: Value) -> Value | list[Value]:
     """A (batch, nout) Value as nout batch Values, one per output; one output is bare."""
-    out = [OPS.column(Y, index=j) for j in range(Y.data.shape[1])]
+    out = [ops.column(Y, index=j) for j in range(Y.data.shape[1])]
     return out[0] if len(out) == 1 else out
 
 

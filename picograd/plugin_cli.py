@@ -41,7 +41,8 @@ def add_commands(subparsers: Any) -> None:
 
 def _registry() -> Any:
     """The active registry, loaded; its plugin warnings go to stderr as plain lines."""
-    from .registry import PluginError, PluginWarning, active_registry
+    from .errors import PluginError, PluginWarning
+    from .registry import active_registry
 
     reg = active_registry()
     with warnings.catch_warnings(record=True) as caught:
@@ -83,9 +84,10 @@ def op_info(reg: Any) -> list[dict[str, Any]]:
     """One dict per op name, conflicted names included (with both providers)."""
     out = []
     for name, op in reg.ops.items():
-        batch = ("vectorized" if op.vectorized else "numpy" if op.array_forward
-                 else "composite" if op.composite else "elementwise")
-        out.append({"name": name, "kind": op.kind, "arity": op.arity, "attrs": dict(op.attrs),
+        row = op.op
+        batch = ("vectorized" if row.vectorized else "numpy" if row.array_forward
+                 else "composite" if row.composite else "elementwise")
+        out.append({"name": name, "kind": op.kind, "arity": op.arity, "attrs": dict(row.attrs),
                     "provider": op.provider, "composite": op.composite, "batch": batch,
                     "doc": op.doc, "conflict": []})
     for name, rivals in reg.conflicts.items():
@@ -111,7 +113,7 @@ def ops_command(args: argparse.Namespace) -> int:
 # ---- picograd check --------------------------------------------------------------------
 
 def check_command(args: argparse.Namespace) -> int:
-    from .registry import OpConflictError
+    from .errors import OpConflictError
     from .testing import run_checks
 
     reg = _registry()

@@ -16,7 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .apply import op_function
 from .engine import Value
+from .kernel import BoundOp
 from .op import Op
 from .registry import active_registry
 
@@ -80,7 +82,7 @@ class CheckResult:
     detail: str = ""
 
 
-def check_op(op: Op | str, *, batch: bool = True) -> list[CheckResult]:
+def check_op(op: Op | BoundOp | str, *, batch: bool = True) -> list[CheckResult]:
     """Run every contract check on one op; raise GradcheckError if any fails.
 
     Checks: forward returns a number and is deterministic; backward returns one
@@ -96,10 +98,12 @@ def check_op(op: Op | str, *, batch: bool = True) -> list[CheckResult]:
     return results
 
 
-def run_checks(op: Op | str, *, batch: bool = True) -> list[CheckResult]:
+def run_checks(op: Op | BoundOp | str, *, batch: bool = True) -> list[CheckResult]:
     """Like ``check_op`` but returns every result, passed or not, without raising."""
     if isinstance(op, str):
         op = active_registry().get(op)
+    elif isinstance(op, Op):  # not registered (yet): checked as it is
+        op = BoundOp.of(op, "an unregistered op")
     results: list[CheckResult] = []
 
     def record(check: str, fn: Callable[[], str | None]) -> None:
@@ -113,7 +117,7 @@ def run_checks(op: Op | str, *, batch: bool = True) -> list[CheckResult]:
     if op.composite:
         record("gradients", lambda: _check_engine_gradients(op, samples))
         return results
-    bound = op.bind()
+    bound = op
     record("forward", lambda: _check_forward(bound, samples))
     record("gradient count", lambda: _check_gradient_count(bound, samples))
     record("gradients", lambda: _check_engine_gradients(op, samples))
@@ -128,7 +132,7 @@ def _describe(e: Exception) -> str:
     return str(e) if isinstance(e, GradcheckError) else f"{type(e).__name__}: {e}"
 
 
-def _samples(op: Op) -> list[tuple]:
+def _samples(op: BoundOp) -> list[tuple]:
     if op.samples:
         return [tuple(float(x) for x in s) for s in op.samples]
     n = op.arity or 3
@@ -136,11 +140,11 @@ def _samples(op: Op) -> list[tuple]:
             for i in range(2)]
 
 
-def _check_forward(op: Op, samples: list[tuple]) -> str:
+def _check_forward(op: BoundOp, samples: list[tuple]) -> str:
     for xs in samples:
         y1, y2 = op.forward(*xs), op.forward(*xs)
-        if y1.__class__ is not float:  # not an int, a bool or a numpy float either:
-            raise GradcheckError(  # the engine's fast path stores forward's result as is
+        if not isinstance(y1, float):  # a Python float (numpy's float64 is one too)
+            raise GradcheckError(
                 f"forward{xs} returned {type(y1).__module__}.{type(y1).__name__} {y1!r}, "
                 "not a float (convert it with float(...))")
         if not (y1 == y2 or (math.isnan(y1) and math.isnan(y2))):
@@ -148,7 +152,7 @@ def _check_forward(op: Op, samples: list[tuple]) -> str:
     return f"{len(samples)} sample(s)"
 
 
-def _check_gradient_count(op: Op, samples: list[tuple]) -> None:
+def _check_gradient_count(op: BoundOp, samples: list[tuple]) -> None:
     for xs in samples:
         grads = op.backward(1.0, op.forward(*xs), *xs)
         if not isinstance(grads, tuple) or len(grads) != len(xs):
@@ -158,25 +162,19 @@ def _check_gradient_count(op: Op, samples: list[tuple]) -> None:
             )
 
 
-def _check_engine_gradients(op: Op, samples: list[tuple], **attrs: Any) -> str:
-    fn = _function(op)
+def _check_engine_gradients(op: BoundOp, samples: list[tuple], **attrs: Any) -> str:
+    fn = op_function(op)
     for xs in samples:
-        gradcheck(lambda *vs: fn(*vs, **attrs), xs, name=op.bind(**attrs).label)
+        gradcheck(lambda *vs: fn(*vs, **attrs), xs, name=op.bind(attrs).label)
     return f"{len(samples)} sample(s)"
 
 
-def _function(op: Op) -> Callable[..., Value]:
-    from .engine import op_function
-
-    return op_function(op)
-
-
-def _check_attributes(op: Op, samples: list[tuple]) -> str:
+def _check_attributes(op: BoundOp, samples: list[tuple]) -> str:
     # Attributes are passed by keyword and never get a gradient: the gradient count
     # stays one per input, and explicit defaults give the same numbers as none. The
     # gradients must also be right at other attribute values (floats moved, bools
     # flipped; ints are left alone, as they usually describe a layout).
-    fn = _function(op)
+    fn = op_function(op)
     for xs in samples:
         plain, explicit = fn(*xs), fn(*xs, **dict(op.attrs))
         if plain.data != explicit.data:
@@ -195,7 +193,16 @@ def _another(value: Any) -> Any:
     return value * 1.5 + 0.25 if isinstance(value, float) else value
 
 
-def _check_batch(op: Op, samples: list[tuple]) -> str:
+def _check_batch(op: BoundOp, samples: list[tuple]) -> str:
+    # Samples of one length are stacked into columns: one batch per length (a
+    # variadic op's samples may differ in length).
+    groups: dict[int, list[tuple]] = {}
+    for xs in samples:
+        groups.setdefault(len(xs), []).append(xs)
+    return "; ".join(_check_batch_of(op, group) for group in groups.values())
+
+
+def _check_batch_of(op: BoundOp, samples: list[tuple]) -> str:
     import numpy as np
 
     columns = [np.array(c, dtype=float) for c in zip(*samples)]
@@ -214,11 +221,12 @@ def _check_batch(op: Op, samples: list[tuple]) -> str:
                 raise GradcheckError(
                     f"array backward{xs}: d/dx{i} is {np.asarray(ga)[k]!r}, scalar {gs!r}"
                 )
-    how = "vectorized" if op.vectorized else "array_forward" if op.array_forward else "elementwise"
+    how = ("vectorized" if op.op.vectorized else "array_forward" if op.op.array_forward
+           else "elementwise")
     return f"{len(samples)} sample(s), {how}"
 
 
-def _check_reduction(op: Op, samples: list[tuple], columns: list) -> str:
+def _check_reduction(op: BoundOp, samples: list[tuple], columns: list) -> str:
     # An op that reduces a batch to one number (sum, mean): on a batch of one it is
     # the scalar op, and its array gradients match finite differences entry by entry.
     import numpy as np

@@ -17,7 +17,6 @@ of it, so a batch step builds a handful of nodes however large the batch is.
 
 from __future__ import annotations
 
-from functools import wraps
 from operator import mul
 
 import numpy as np
@@ -142,17 +141,6 @@ def _matrix(params: tuple, nin: int, nout: int):
     return A.reshape(nout, nin + 1)
 
 
-def quiet_ieee(fn):
-    """``fn`` without numpy's warnings on overflow (inf) and inf - inf (NaN): the IEEE
-    results the numeric policy asks for, as the scalar float arithmetic gives them."""
-    @wraps(fn)
-    def quiet(*args, **kwargs):
-        with np.errstate(over="ignore", invalid="ignore"):
-            return fn(*args, **kwargs)
-    return quiet
-
-
-@quiet_ieee
 def dense_fwd(*pbx, nout=1, relu=False):
     nin, X = _layout(pbx, nout), pbx[-1]
     if np.ndim(X) < 2:  # one neuron, one input: w x + b
@@ -165,7 +153,6 @@ def dense_fwd(*pbx, nout=1, relu=False):
     return np.maximum(Y, 0.0) if relu else Y
 
 
-@quiet_ieee
 def dense_bwd(g, y, *pbx, nout=1, relu=False):
     nin, X = _layout(pbx, nout), pbx[-1]
     if relu:

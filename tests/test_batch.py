@@ -166,7 +166,7 @@ def test_a_plugin_op_without_an_array_version_still_runs_on_batches(registry):
         np.testing.assert_allclose(x.grad, 6.0 * x.data**2, rtol=1e-15)
         results = {r.check: r for r in check_op("cube")}
         assert results["batch"].ok and results["batch"].detail.endswith("elementwise")
-        with pytest.raises(ValueError, match=r"cube only takes x <= 100 \(entry \[1\].*101\.0"):
+        with pytest.raises(ValueError, match=r"cube only takes x <= 100\nat entry \[1\].*101\.0"):
             Value(np.array([1.0, 101.0])).cube()
 
 
@@ -224,13 +224,13 @@ def test_an_entry_the_scalar_op_rejects_is_a_clear_error(registry):
         warnings.simplefilter("error")  # no numpy RuntimeWarning on the way
         with pytest.raises(ValueError) as info:
             x.log()
-    message = str(info.value)
-    assert "log(array(4,)) forward failed: log is only defined for x > 0" in message
-    assert "entry [1]" in message and "-2.0" in message and "2 of 4 entries fail" in message
-    assert "[op 'log' from picograd" in message
-    with pytest.raises(ZeroDivisionError, match=r"div.*division by zero.*entry \[2\]"):
+    assert str(info.value) == "log is only defined for x > 0"  # the scalar op's own error
+    notes = "\n".join(info.value.__notes__)
+    assert "entry [1]" in notes and "-2.0" in notes and "2 of 4 entries fail" in notes
+    assert "log(array(4,)) forward failed [op 'log' from picogradlib" in notes
+    with pytest.raises(ZeroDivisionError, match=r"(?s)division by zero.*entry \[2\].*div"):
         1.0 / x
-    with pytest.raises(OverflowError, match=r"exp.*entry \[0, 1\]"):
+    with pytest.raises(OverflowError, match=r"(?s)entry \[0, 1\].*exp"):
         Value(np.array([[1.0, 800.0]])).exp()
 
 
@@ -258,7 +258,7 @@ def test_a_relu_neuron_is_one_node_with_relus_numbers(registry):
     plain = ops.weighted_sum(b, *w, *map(Value, x)).relu()
     np.testing.assert_array_equal(fused.data, plain.data)
     assert (fused.data == 0.0).any() and (fused.data > 0.0).any()  # both sides of the kink
-    assert len(fused._prev) == 5 and fused._op.name == "weighted_sum"
+    assert len(fused._prev) == 5 and fused.op.name == "weighted_sum"
     for xs in ([0.2, 0.5, -1.0, 1.0, 0.5], [0.2, 0.5, -1.0, -2.0, 0.25]):  # on and off
         gradcheck(lambda *vs: ops.weighted_sum(*vs, relu=True), xs, name="relu neuron")
 
@@ -300,7 +300,7 @@ def test_dense_is_every_neurons_weighted_sum_and_its_gradients_match_finite_diff
     ps, Xv = [Value(p) for p in params], Value(X)
     out = ops.sum(ops.dense(*ps, Xv, nout=nout, relu=relu) * R)
     out.backward()
-    assert out._prev[0]._op.name == "mul" and len(out._prev[0]._prev[0]._prev) == len(ps) + 1
+    assert out._prev[0].op.name == "mul" and len(out._prev[0]._prev[0]._prev) == len(ps) + 1
     eps = 1e-6
     for i, p in enumerate(params):
         up, down = list(params), list(params)
@@ -381,19 +381,19 @@ def test_a_batch_mlp_is_one_node_per_layer(registry):
 
     model = MLP(2, [16, 16, 1], seed=0)
     score = model(np.random.default_rng(0).normal(size=(50, 2)))
-    assert score.data.shape == (50,) and score._op.name == "column"
+    assert score.data.shape == (50,) and score.op.name == "column"
     nodes, todo = [], [score]
     while todo:
         v = todo.pop()
-        if v._op is not None:
-            nodes.append(v._op.name)
+        if v.op is not None:
+            nodes.append(v.op.name)
             todo.extend(v._prev)
     assert nodes == ["column", "dense", "dense", "dense"]
     layer = score._prev[0]
     assert layer.data.shape == (50, 1) and len(layer._prev) == 16 + 1 + 1  # w..., b, X
     hidden = MLP(2, [4, 1], activation="tanh", seed=0).layers[0]
     Y = hidden.batch(Value(np.ones((3, 2)), requires_grad=False))
-    assert Y._op.name == "tanh" and Y._prev[0]._op.name == "dense"  # one elementwise node
+    assert Y.op.name == "tanh" and Y._prev[0].op.name == "dense"  # one elementwise node
     assert len(hidden(np.ones((3, 2)))) == 4  # a Layer called on a batch: a Value per neuron
     with pytest.raises(ValueError, match=r"takes a batch of shape \(batch, 2\)"):
         hidden.batch(Value(np.ones((3, 5))))

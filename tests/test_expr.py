@@ -88,7 +88,7 @@ def test_plugin_ops_attributes_and_variadic_calls(plugin):
     assert evaluate("scale(x, k=+0.5)", {"x": 1.5})[0].data == 0.75
     assert evaluate("total(x, 2, x * x)", {"x": 3.0})[0].data == 14.0
     out, _ = evaluate("scale(x, k=-3)", {"x": 1.5})
-    assert out._op.label == "scale(k=-3.0)"
+    assert out.op.label == "scale(k=-3.0)"
 
 
 @pytest.mark.parametrize("text, message", [

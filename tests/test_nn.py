@@ -136,7 +136,7 @@ def test_plugin_activations_work_by_name(registry):
         model = MLP(2, [3, 1], activation="softsign", seed=0)
         assert "SoftsignNeuron(2)" in repr(model)
         hidden = model.layers[0].neurons[0]([0.5, 2.0])
-        assert hidden._op.name == "softsign"
+        assert hidden.op.name == "softsign"
         model([0.5, 2.0]).backward()
 
 

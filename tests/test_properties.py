@@ -216,7 +216,7 @@ def _check(program, ops) -> None:
         if op.composite:  # built from other ops: run it through the engine
             with picograd.no_grad():
                 return getattr(F, name)(*args, **attrs).data
-        return op.bind(**attrs).forward(*[float(a) for a in args])
+        return op.bind(attrs).forward(*[float(a) for a in args])
 
     def f(point) -> float:
         return _evaluate(program, point, _guarded(plain), float)

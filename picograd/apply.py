@@ -1,0 +1,169 @@
+"""Applying an op to Values: the functions the op table (``picograd.ops``) holds.
+
+``op_function(op)`` builds, once per registered op, the function that ``x * y``,
+``x.tanh()`` and ``picograd.ops.tanh(x)`` call. It lifts plain numbers to constants,
+runs the op's forward on the inputs' numbers (its batch variant when one is an
+array), checks what forward returned, and makes the output with ``node``, the one
+constructor of op nodes. Nothing here runs pluggy, and nothing computes any math.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .engine import Value, _as_data, _is_array, _is_recording, _next_id, _slots_for
+from .errors import OpError, add_note, op_note
+from .kernel import BoundOp
+
+_new = object.__new__
+
+
+def node(op: BoundOp, y: Any, inputs: tuple[Value, ...]) -> Value:
+    """The Value ``y`` that ``op`` made from ``inputs``: a graph node if any input needs
+    a gradient (and the graph is being recorded), else a constant."""
+    out = _new(Value)  # (assignments in threes: more would build a tuple per node)
+    out._data, out._grad, out._id = y, 0.0, _next_id()
+    for p in inputs:
+        if p.requires_grad and _is_recording():
+            out.requires_grad, out.op = True, op
+            out._a, out._b = _slots_for(inputs)
+            return out
+    out.requires_grad, out.op = False, None
+    out._a = out._b = None
+    return out
+
+
+def constant(data: Any) -> Value:
+    """A Value outside the graph: no op, no inputs, never a gradient."""
+    out = _new(Value)
+    out._data, out._grad, out._id = data, 0.0, _next_id()
+    out.requires_grad, out.op = False, None
+    out._a = out._b = None
+    return out
+
+
+def op_function(op: BoundOp) -> Callable[..., Any]:
+    """The function that applies ``op`` to Values (or plain numbers)."""
+    if op.composite:
+        fn = _composite_function(op)
+    elif op.arity in (1, 2) and not op.attrs:
+        fn = _unary_function(op) if op.arity == 1 else _binary_function(op)
+    else:
+        def fn(*args: Any, **attrs: Any) -> Value:
+            return apply(op, args, attrs)
+    fn.__name__ = fn.__qualname__ = op.name
+    fn.__doc__ = op.doc or f"The '{op.name}' op ({op.kind}) from {op.provider}."
+    return fn
+
+
+def apply(op: BoundOp, args: Sequence[Any], attrs: dict[str, Any]) -> Value:
+    """``op`` on ``args``: any arity, attributes, numpy arrays."""
+    if op.arity is not None and len(args) != op.arity or not args:
+        raise _arity_error(op, len(args))
+    if attrs:
+        op = op.bind(attrs)
+    inputs = tuple([a if isinstance(a, Value) else lift(a, op) for a in args])
+    xs = [p._data for p in inputs]
+    if any(x.__class__ is not float and _is_array(x) for x in xs):
+        op = op.for_arrays()  # batch mode: some input holds a numpy array
+    try:
+        y = op.forward(*xs)
+    except Exception as e:
+        add_note(e, _failed(op, "forward", xs))
+        raise
+    return node(op, y if y.__class__ is float else output(y, op), inputs)
+
+
+# The two fast paths, for one- and two-input ops without attributes on floats: the
+# same steps as ``apply``, without its loops (bench_engine.py). Anything else goes
+# to ``apply``.
+
+def _unary_function(op: BoundOp) -> Callable[[Any], Value]:
+    forward = op.forward
+
+    def fn(a: Any) -> Value:
+        if a.__class__ is not Value or a._data.__class__ is not float:
+            return apply(op, (a,), {})
+        try:
+            y = forward(a._data)
+        except Exception as e:
+            add_note(e, _failed(op, "forward", [a._data]))
+            raise
+        return node(op, y if y.__class__ is float else output(y, op), (a,))
+
+    return fn
+
+
+def _binary_function(op: BoundOp) -> Callable[[Any, Any], Value]:
+    forward = op.forward
+
+    def fn(a: Any, b: Any) -> Value:
+        if a.__class__ is not Value:
+            a = lift(a, op)
+        if b.__class__ is not Value:
+            b = lift(b, op)
+        x, z = a._data, b._data
+        if x.__class__ is not float or z.__class__ is not float:
+            return apply(op, (a, b), {})
+        try:
+            y = forward(x, z)
+        except Exception as e:
+            add_note(e, _failed(op, "forward", [x, z]))
+            raise
+        return node(op, y if y.__class__ is float else output(y, op), (a, b))
+
+    return fn
+
+
+def _composite_function(op: BoundOp) -> Callable[..., Any]:
+    """A composite op: its forward gets Values and builds the result from other ops."""
+    def fn(*args: Any, **attrs: Any) -> Value:
+        if op.arity is not None and len(args) != op.arity or not args:
+            raise _arity_error(op, len(args))
+        bound = op.bind(attrs) if attrs else op
+        inputs = [a if isinstance(a, Value) else lift(a, op) for a in args]  # numbers too
+        try:
+            out = op.op.forward(*inputs, **bound.attrs)
+        except Exception as e:
+            add_note(e, op_note(op.name, op.provider,
+                                f"in the composite op {bound.label}, forward failed"))
+            raise
+        return out if isinstance(out, Value) else constant(output(out, bound))
+
+    return fn
+
+
+def lift(x: Any, op: BoundOp) -> Value:
+    """A plain number (or array) as a constant operand of ``op``."""
+    if x.__class__ is float:
+        return constant(x)
+    if isinstance(x, Value):
+        return x
+    try:
+        return constant(_as_data(x))
+    except TypeError:
+        raise TypeError(f"op '{op.name}' expects Values, numbers or numpy arrays, "
+                        f"got {type(x).__name__} {x!r}") from None
+
+
+def output(y: Any, op: BoundOp) -> Any:
+    """What forward returned, as a Value stores it. Anything but a real number (or an
+    array of them) fails here, naming the op: never one op later."""
+    try:
+        return y if _is_array(y) and y.dtype == float else _as_data(y)
+    except (TypeError, OverflowError):
+        raise OpError(f"forward of op '{op.name}' ({op.provider}) returned "
+                      f"{type(y).__name__} {y!r}, not a number", op.name, op.provider) from None
+
+
+def _failed(op: BoundOp, phase: str, xs: Sequence[Any]) -> str:
+    inputs = ", ".join(f"array{x.shape}" if _is_array(x) else repr(x) for x in xs)
+    return op_note(op.name, op.provider, f"{op.label}({inputs}) {phase} failed")
+
+
+def _arity_error(op: BoundOp, got: int) -> TypeError:
+    wanted = f"{op.arity} input(s)" if op.arity is not None else "at least one input"
+    hint = f"; attributes are keywords: {op.name}(x, {next(iter(op.attrs))}=...)" if (
+        op.attrs and op.arity is not None and got > op.arity) else ""
+    return TypeError(f"op '{op.name}' takes {wanted}, got {got}{hint}")

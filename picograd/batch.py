@@ -1,0 +1,153 @@
+"""Batch mode: running an op's forward and backward on numpy arrays.
+
+A Value may hold a numpy array; every op then runs once for the whole batch. This
+module turns an op's functions into array functions (``array_functions``):
+
+    vectorized=True          forward and backward as they are (plain arithmetic), with
+                             numpy's overflow and inf - inf warnings silenced: the IEEE
+                             results are the policy, as on floats
+    array_forward/_backward  the numpy twins, checked against the scalar op's policy
+    neither                  the scalar functions, entry by entry
+
+and makes every backward hand each input a gradient of that input's own shape
+(undoing numpy's broadcasting: a float parameter used by a whole batch gets the sum
+of the batch's gradients).
+
+The policy: an entry that the scalar op rejects (log of -1, 1 / 0) raises the scalar
+op's error, naming the entry; never numpy's silent NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .errors import add_note
+from .op import Op
+
+
+def array_functions(op: Op, attrs: dict[str, Any]) -> tuple[Callable, Callable | None]:
+    """The (forward, backward) that run ``op`` with ``attrs`` on numpy arrays."""
+    def fix(fn: Callable) -> Callable:
+        return (lambda *xs: fn(*xs, **attrs)) if attrs else fn
+
+    forward = fix(op.forward)
+    backward = None if op.backward is None else fix(op.backward)
+    bwd: Callable | None
+    if op.vectorized:
+        fwd, bwd = quiet(forward), None if backward is None else quiet(backward)
+    elif op.array_forward is not None:
+        fwd = checked(fix(op.array_forward), forward)
+        bwd = None if op.array_backward is None else quiet(fix(op.array_backward))
+    else:
+        fwd, bwd = elementwise(forward), None
+    if bwd is None and backward is not None:
+        bwd = elementwise(backward, many=True)
+    return fwd, (None if bwd is None else reduced(bwd))
+
+
+def quiet(fn: Callable) -> Callable:
+    """``fn`` without numpy's warnings on overflow (inf) and invalid results (NaN)."""
+    def quieted(*args: Any) -> Any:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return fn(*args)
+
+    return quieted
+
+
+def checked(array_fn: Callable, scalar_fn: Callable) -> Callable:
+    """A numpy forward that follows the scalar op's policy.
+
+    Where its result is finite everywhere, nothing can have gone wrong. Elsewhere
+    (inf or NaN: an overflow, log(-1), 1/0, NaN / 0) the scalar op judges those
+    entries, and raises its own error for the first it rejects.
+    """
+    def judged(*args: Any) -> Any:
+        with np.errstate(all="ignore"):
+            y = array_fn(*args)
+        if np.all(np.isfinite(y)):
+            return y
+        try:
+            shape = np.broadcast_shapes(*[np.shape(a) for a in args])
+        except ValueError:
+            return y
+        if np.shape(y) != shape:  # a reduction (sum, mean): judge every entry
+            elementwise(scalar_fn)(*args)
+            return y
+        bad = ~np.isfinite(y)
+        picked = [np.broadcast_to(a, shape)[bad] for a in args]
+        elementwise(scalar_fn, where=np.argwhere(bad), shape=shape)(*picked)
+        return y
+
+    return judged
+
+
+def reduced(backward: Callable) -> Callable:
+    """Wrap an array backward so each gradient comes back in its input's shape."""
+    def in_shape(g: Any, y: Any, *xs: Any) -> tuple:
+        grads = backward(g, y, *xs)
+        if grads.__class__ is not tuple or len(grads) != len(xs):
+            return grads  # the engine reports the broken count
+        return tuple([unbroadcast(gx, x) for gx, x in zip(grads, xs)])
+
+    return in_shape
+
+
+def unbroadcast(g: Any, x: Any) -> Any:
+    """Sum ``g`` over the axes numpy broadcast ``x`` along, so it has x's shape."""
+    if x.__class__ is float:  # a number every sample used: the sum of their gradients
+        return float(np.sum(g))
+    shape = np.shape(x)
+    if np.shape(g) == shape:
+        return np.asarray(g, dtype=float)
+    g = np.broadcast_to(g, np.broadcast_shapes(np.shape(g), shape))
+    g = g.sum(axis=tuple(range(g.ndim - len(shape))))  # leading axes x never had
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return np.array(g.sum(axis=axes, keepdims=True) if axes else g, dtype=float)
+
+
+def elementwise(fn: Callable, many: bool = False, where: Any = None,
+                shape: tuple | None = None) -> Callable:
+    """Lift a scalar function to numpy arrays, one entry at a time (broadcasting).
+
+    An entry the scalar function rejects raises its exception, told where it was
+    (``where``/``shape`` name the entries' positions when they were picked out of a
+    larger array) and how many entries fail.
+    """
+    def lifted(*args: Any) -> Any:
+        arrays = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in args])
+        rows = list(zip(*[a.ravel().tolist() for a in arrays]))
+        results, failed = [], []
+        for i, row in enumerate(rows):
+            try:
+                results.append(fn(*row))
+            except Exception as e:
+                failed.append((i, e))
+        if failed:
+            raise _entry_error(failed, rows, arrays[0].shape, 2 if many else 0, where, shape)
+        if not many:
+            return np.array(results, dtype=float).reshape(arrays[0].shape)
+        columns = zip(*results) if results else [()] * (len(args) - 2)
+        return tuple(np.array(c, dtype=float).reshape(arrays[0].shape) for c in columns)
+
+    return lifted
+
+
+def _entry_error(failed: list, rows: list, shape: tuple, skip: int, where: Any,
+                 whole: tuple | None) -> Exception:
+    """The first failing entry's exception, with a note on where it happened."""
+    i, e = failed[0]
+    if where is not None:
+        position, shape = [int(k) for k in where[i]], whole or shape
+    else:
+        position = [int(k) for k in np.unravel_index(i, shape)] if shape else []
+    inputs = ", ".join(repr(x) for x in rows[i][skip:])  # backward: leave out g and y
+    total = len(rows) if where is None else int(np.prod(shape))
+    others = f"; {len(failed)} of {total} entries fail" if len(failed) > 1 else ""
+    add_note(e, f"at entry {position} of an array of shape {tuple(shape)}: "
+                 f"inputs {inputs}{others}")
+    return e
+
+

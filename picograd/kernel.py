@@ -1,0 +1,100 @@
+"""An op as the engine runs it: ``BoundOp``.
+
+The registry wraps each registered ``Op`` in a BoundOp that records who provides it.
+Calling an op with attributes (``leaky_relu(x, slope=0.1)``) or on numpy arrays
+uses a variant with those fixed; variants are made once and cached on the op. A
+graph node keeps the BoundOp that made it, as ``node.op``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .op import Op
+
+MAX_VARIANTS = 256  # attribute variants cached per op (one per distinct attribute values)
+
+
+@dataclass(frozen=True, eq=False)
+class BoundOp:
+    """A registered op with its provider, attribute values and input kind fixed."""
+
+    op: Op
+    provider: str  # "distribution version", or "in-process plugin 'name'"
+    attrs: Mapping[str, Any]
+    forward: Callable[..., Any]
+    backward: Callable[..., tuple] | None
+    arrays: bool = False  # this variant runs on numpy arrays
+    _variants: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, op: Op, provider: str) -> BoundOp:
+        """The op as registered: its default attribute values fixed."""
+        values = dict(op.attrs)
+        return cls(op, provider, values, _fix(op.forward, values), _fix(op.backward, values))
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+    @property
+    def arity(self) -> int | None:
+        return self.op.arity
+
+    @property
+    def doc(self) -> str:
+        return self.op.doc
+
+    @property
+    def samples(self) -> Sequence[tuple]:
+        return self.op.samples
+
+    @property
+    def composite(self) -> bool:
+        return self.op.backward is None
+
+    @property
+    def label(self) -> str:
+        """How graphs and errors name this op: ``leaky_relu(slope=0.1)``."""
+        if not self.attrs:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.attrs.items())})"
+
+    def bind(self, given: Mapping[str, Any]) -> BoundOp:
+        """This op with the attributes ``given`` (the rest at their defaults)."""
+        values = self.op.attribute_values(given)
+        try:  # the type is part of the key: 1, 1.0 and True are different attributes
+            key = tuple((k, type(v), v) for k, v in values.items())
+            cached = self._variants.get(key)
+        except TypeError:  # unhashable attribute values: bind afresh, no cache
+            key, cached = None, None
+        if cached is None:
+            cached = BoundOp(self.op, self.provider, values, _fix(self.op.forward, values),
+                             _fix(self.op.backward, values))
+            if key is not None and len(self._variants) < MAX_VARIANTS:
+                self._variants[key] = cached
+        return cached
+
+    def for_arrays(self) -> BoundOp:
+        """The variant that runs on numpy arrays (see ``picograd.batch``)."""
+        if self.arrays:
+            return self
+        cached = self._variants.get("arrays")
+        if cached is None:
+            from .batch import array_functions  # numpy: only once a batch is seen
+
+            forward, backward = array_functions(self.op, dict(self.attrs))
+            cached = BoundOp(self.op, self.provider, self.attrs, forward, backward, True)
+            self._variants["arrays"] = cached
+        return cached
+
+
+def _fix(fn: Callable | None, attrs: dict[str, Any]) -> Any:
+    return fn if fn is None or not attrs else functools.partial(fn, **attrs)
