@@ -37,6 +37,7 @@ from ._version import __version__
 from .op import KINDS, Op
 
 BUILTIN_MODULE = "picograd_ops"
+BUILTIN_DISTRIBUTION = "picogradlib"  # the distribution that ships picograd and its built-ins
 ENTRY_POINT_GROUP = "picograd"
 RESERVED = frozenset({"data", "grad", "requires_grad", "backward", "label"})
 MAX_NAME = 64
@@ -165,7 +166,7 @@ class Registry:
                 op_name, provider = (s.strip() for s in pref.split("=", 1))
                 self._preferred[op_name] = provider
         if self._builtins:
-            info = PluginInfo(BUILTIN_MODULE, "picograd", __version__,
+            info = PluginInfo(BUILTIN_MODULE, BUILTIN_DISTRIBUTION, __version__,
                               f"{BUILTIN_MODULE}", source="builtin")
             self._load_plugin(info, lambda: __import__(BUILTIN_MODULE))
         if self._entry_points:

@@ -35,7 +35,7 @@ def test_an_operand_that_is_not_a_number_names_the_op(registry):
 def test_domain_errors_name_the_op_and_the_value(registry, make, exc, text):
     with pytest.raises(exc, match=text) as info:
         make()
-    assert "[op '" in str(info.value) and "from picograd " in str(info.value)
+    assert "[op '" in str(info.value) and "from picogradlib " in str(info.value)
     assert "math domain error" not in str(info.value)
 
 

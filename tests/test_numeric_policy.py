@@ -48,7 +48,7 @@ def clear_error(exc: type[Exception], make, *, text: str, op: str) -> None:
         make()
     message = str(info.value)
     assert re.search(text, message), message
-    assert f"[op '{op}' from picograd " in message, message
+    assert f"[op '{op}' from picogradlib " in message, message
     assert info.value.op == op
 
 

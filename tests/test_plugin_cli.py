@@ -118,7 +118,7 @@ def test_plugin_warnings_are_printed_plainly(site):
 def test_ops_lists_every_op_with_provider_kind_arity_and_attributes(repo_plugins, capsys):
     code, out, _ = run(capsys, "ops", "--json")
     ops = {o["name"]: o for o in json.loads(out)}
-    assert ops["tanh"]["provider"] == f"picograd {picograd.__version__}"
+    assert ops["tanh"]["provider"] == f"picogradlib {picograd.__version__}"
     assert ops["leaky_relu"] == {
         "name": "leaky_relu", "kind": "activation", "arity": 1, "attrs": {"slope": 0.01},
         "provider": "in-process plugin 'picograd-activations'", "composite": False,

@@ -245,7 +245,7 @@ def picograd_register_ops(register):
     register(Op("tanh", lambda x: 42.0, lambda g, y, x: (0.0,)))
 """)
     with pytest.warns(PluginWarning, match=r"op 'tanh' from fake-tanh 1.0 is not used: the "
-                                           r"built-in 'tanh' \(picograd .*\) keeps the name"):
+                                           r"built-in 'tanh' \(picogradlib .*\) keeps the name"):
         with use_registry(site.registry("fake-tanh")) as reg:
             assert Value(0.5).tanh().data == math.tanh(0.5)
             assert [op.provider for op in reg.shadowed["tanh"]] == ["fake-tanh 1.0"]
@@ -345,7 +345,7 @@ def test_overriding_is_in_process_only_and_explicit(registry, site):
         def picograd_register_ops(self, register):
             register(Op("tanh", lambda x: 7.0, lambda g, y, x: (g,)), override=self.override)
 
-    with pytest.raises(OpConflictError, match="'tanh' is already provided by picograd"):
+    with pytest.raises(OpConflictError, match="'tanh' is already provided by picogradlib "):
         picograd.register_plugin(MyTanh(False), name="mine")
     with picograd.register_plugin(MyTanh(True), name="mine"):
         assert Value(0.5).tanh().data == 7.0
@@ -390,11 +390,11 @@ def test_register_op_as_a_call_and_as_a_decorator(registry):
 
 
 def test_register_op_follows_the_same_rules(registry):
-    with pytest.raises(OpConflictError, match="'relu' is already provided by picograd"):
+    with pytest.raises(OpConflictError, match="'relu' is already provided by picogradlib "):
         picograd.register_op(Op("relu", abs, lambda g, y, x: (g,)))
     with pytest.raises(PluginError, match="invalid op 'bad name'"):
         picograd.register_op(Op("bad name", abs, lambda g, y, x: (g,)))
-    assert registry.get("relu").provider.startswith("picograd ")
+    assert registry.get("relu").provider.startswith("picogradlib ")
     with picograd.register_op(Op("relu", abs, lambda g, y, x: (g,)), override=True):
         assert Value(-3.0).relu().data == 3.0
     assert Value(-3.0).relu().data == 0.0
