@@ -7,11 +7,13 @@ import re
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "demo.ipynb"
 
 
+@pytest.mark.requires_dot
 def test_the_demo_notebook_executes_and_shows_its_results(tmp_path):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), (
