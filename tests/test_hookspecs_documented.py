@@ -11,11 +11,15 @@ import types
 from pathlib import Path
 
 import pytest
-import tomllib
 
 import picograd
 from picograd import hookspecs
 from picograd.testing import check_op
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "ops.md"

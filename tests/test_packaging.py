@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
@@ -25,6 +24,11 @@ from packaging.utils import canonicalize_name
 
 import picograd
 from picograd import registry as registry_module
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
