@@ -1,10 +1,61 @@
-"""Shared fixtures: every test that touches the registry gets its own, isolated one."""
+"""Shared fixtures: every test that touches the registry gets its own, isolated one.
+
+Tests that need a system program ask for it with a fixture (``def test_x(requires_dot):``)
+or a mark (``@pytest.mark.requires_dot``, or ``pytestmark = pytest.mark.requires_dot`` for
+a whole module). Without the program the test is skipped with a one-line reason naming
+the install command; with ``PICOGRAD_REQUIRE_TOOLS=1`` (set by CI) it fails instead, so
+nothing is hidden there.
+"""
 
 from __future__ import annotations
+
+import os
+import shutil
 
 import pytest
 
 from picograd import Registry, use_registry
+
+# program -> how to install it (Debian first, as CI does)
+TOOLS = {
+    "dot": "Graphviz's dot: apt-get install graphviz (macOS: brew install graphviz)",
+    "chromium": "a headless browser: apt-get install chromium chromium-driver",
+}
+
+
+def require_tool(program: str) -> str:
+    """The path of ``program``; skip (or fail, under PICOGRAD_REQUIRE_TOOLS=1) without it."""
+    path = shutil.which(program)
+    if path:
+        return path
+    reason = f"needs {TOOLS[program]}"
+    if os.environ.get("PICOGRAD_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{reason} (PICOGRAD_REQUIRE_TOOLS=1: a missing tool is a failure)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for program in TOOLS:
+        config.addinivalue_line("markers", f"requires_{program}: the test runs {program}")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for program in TOOLS:
+        if item.get_closest_marker(f"requires_{program}"):
+            require_tool(program)
+
+
+@pytest.fixture
+def requires_dot() -> str:
+    """The path of Graphviz's ``dot``."""
+    return require_tool("dot")
+
+
+@pytest.fixture
+def requires_chromium() -> str:
+    """The path of the ``chromium`` browser."""
+    return require_tool("chromium")
 
 
 @pytest.fixture

@@ -68,6 +68,7 @@ def small(registry):
     return a, b, c, d
 
 
+@pytest.mark.requires_dot
 def test_draw_dot_is_a_digraph_with_a_box_per_value_and_a_node_per_op(small):
     *_, d = small
     graph = draw_dot(d)
@@ -84,6 +85,7 @@ def test_draw_dot_is_a_digraph_with_a_box_per_value_and_a_node_per_op(small):
         assert f"grad {grad}" in shown
 
 
+@pytest.mark.requires_dot
 def test_png_renders_to_a_real_picture(small, tmp_path):
     *_, d = small
     data = draw_dot(d, format="png").pipe()
@@ -93,6 +95,7 @@ def test_png_renders_to_a_real_picture(small, tmp_path):
     assert open(path, "rb").read(8) == PNG_MAGIC
 
 
+@pytest.mark.requires_dot
 def test_rankdir_top_to_bottom_makes_a_tall_picture(registry):
     out = Value(0.5).tanh().exp().relu()
     wide = png_size(draw_dot(out, format="png").pipe())
@@ -120,6 +123,7 @@ def test_edges_follow_the_data_and_label_input_order(registry):
         assert (op_node, op_node[: -len("op")], "") in found
 
 
+@pytest.mark.requires_dot
 def test_reused_value_gets_one_box_and_two_edges(registry):
     x = Value(3.0, label="x")
     y = x * x
@@ -132,6 +136,7 @@ def test_reused_value_gets_one_box_and_two_edges(registry):
     assert "grad 6" in texts(svg)  # d(x^2)/dx = 2x
 
 
+@pytest.mark.requires_dot
 def test_constants_are_drawn_without_a_gradient(registry):
     x = Value(0.5, label="x")
     y = 2.0 * x + 0.25
@@ -149,6 +154,7 @@ class AttrOps:
                     attrs={"k": 2.0}, samples=[(0.5,)]))
 
 
+@pytest.mark.requires_dot
 def test_plugin_ops_are_drawn_by_name_with_their_attributes(registry):
     with registry.register_plugin(AttrOps(), name="attr-ops"):
         x = Value(1.5, label="x")
@@ -172,6 +178,7 @@ def test_same_graph_gives_the_same_dot_source(registry):
     assert draw_dot(first).source == draw_dot(first).source
 
 
+@pytest.mark.requires_dot
 @pytest.mark.parametrize("x, shown", [
     (0.1 + 0.2, "0.3"), (1e-7, "1e-07"), (123456.0, "1.235e+05"), (-2.5, "-2.5"),
     (float("nan"), "nan"), (2.0 / 3.0, "0.6667"),
@@ -180,12 +187,14 @@ def test_numbers_are_readable(registry, x, shown):
     assert f"data {shown}" in texts(svg_of(draw_dot(Value(x))))
 
 
+@pytest.mark.requires_dot
 def test_labels_are_escaped(registry):
     v = Value(1.0, label='<b> & "q" | {r}')
     out = v.relu()
     assert '<b> & "q" | {r}' in texts(svg_of(draw_dot(out)))
 
 
+@pytest.mark.requires_dot
 def test_array_values_show_their_numbers_or_shape(registry):
     np = pytest.importorskip("numpy")
     small = Value(np.array([1.0, 2.0]), label="v")
@@ -195,6 +204,7 @@ def test_array_values_show_their_numbers_or_shape(registry):
     assert "data array 4x3" in texts(svg_of(draw_dot(big.tanh())))
 
 
+@pytest.mark.requires_dot
 def test_a_big_graph_is_cut_with_a_visible_note(registry):
     x = Value(0.5, label="x")
     y = x
@@ -213,6 +223,7 @@ def test_a_big_graph_is_cut_with_a_visible_note(registry):
     assert "x" not in texts(svg)  # the input is far from the output: cut
 
 
+@pytest.mark.requires_dot
 def test_the_default_cap_keeps_an_mlp_graph_drawable(registry):
     from picograd.nn import MLP
 
@@ -262,6 +273,7 @@ def test_missing_dot_says_how_to_install_it_and_keeps_the_source(small, tmp_path
     assert "data -1.5" in graph.source
 
 
+@pytest.mark.requires_dot
 def test_jupyter_display_renders_svg(small):
     *_, d = small
     bundle = draw_dot(d)._repr_mimebundle_()
@@ -277,6 +289,7 @@ def test_import_picograd_does_not_import_graphviz():
 # ---- picograd graph "EXPR" ------------------------------------------------------------
 
 
+@pytest.mark.requires_dot
 def test_graph_command_prints_value_and_gradients_and_writes_png(registry, tmp_path, capsys):
     out = tmp_path / "g.png"
     # f = x*y + y**2 at x=3, y=-2: f = -2, df/dx = y = -2, df/dy = x + 2y = -1
@@ -290,6 +303,7 @@ def test_graph_command_prints_value_and_gradients_and_writes_png(registry, tmp_p
     assert width > 100 and height > 40
 
 
+@pytest.mark.requires_dot
 def test_graph_command_svg_from_the_suffix_shows_the_names(registry, tmp_path, capsys):
     out = tmp_path / "g.svg"
     assert main(["graph", "tanh(w * x)", "w=0.5", "x=2", "-o", str(out)]) == 0
@@ -298,6 +312,7 @@ def test_graph_command_svg_from_the_suffix_shows_the_names(registry, tmp_path, c
     assert count(out.read_text(), "node") == 4 + 2  # w, x, w*x, out; mul, tanh
 
 
+@pytest.mark.requires_dot
 def test_graph_command_defaults_to_graph_png(registry, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["graph", "--", "-x", "x=1"]) == 0  # -- before an EXPR starting with -
@@ -328,6 +343,7 @@ def test_graph_command_rejects_bad_input_with_exit_code_2(registry, tmp_path, mo
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+@pytest.mark.requires_dot
 def test_graph_command_cannot_write_is_a_clear_error(registry, tmp_path, capsys):
     assert main(["graph", "x", "x=1", "-o", str(tmp_path / "missing" / "g.png")]) == 2
     assert main(["graph", "x", "x=1", "-o", str(tmp_path), "-f", "svg"]) == 2  # a directory
@@ -358,6 +374,7 @@ def test_graph_command_help_documents_inputs(capsys):
 # ---- one neuron, for picograd demo --graph ---------------------------------------------
 
 
+@pytest.mark.requires_dot
 def test_neuron_graph_shows_one_live_neuron_and_leaves_the_model_alone(registry, tmp_path):
     from picograd.draw import write_neuron_graph
     from picograd.nn import MLP
@@ -379,6 +396,7 @@ def test_neuron_graph_shows_one_live_neuron_and_leaves_the_model_alone(registry,
     assert png_size(open(png, "rb").read())
 
 
+@pytest.mark.requires_dot
 def test_demo_graph_writes_one_neuron_next_to_the_plots(registry, tmp_path, capsys):
     assert main(["demo", "--steps", "1", "--samples", "8", "--graph", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out

@@ -1,5 +1,6 @@
-"""Meta-tests, after datasette's: every hookspec is documented in the README with its
-exact signature and has its own test, and the README's example plugin really works."""
+"""Meta-tests, after datasette's: every hookspec is documented in docs/ops.md (the plugin
+author's guide) with its exact signature and has its own test, and the guide's example
+plugin really works."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ import types
 from pathlib import Path
 
 import pytest
-import tomllib
 
 import picograd
 from picograd import hookspecs
 from picograd.testing import check_op
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
-README = (ROOT / "README.md").read_text()
-SECTION = README.split("\n## Writing a plugin\n", 1)[1].split("\n## ", 1)[0]
+GUIDE = ROOT / "docs" / "ops.md"
+SECTION = GUIDE.read_text()
 
 HOOKS = {name: fn for name, fn in vars(hookspecs).items()
          if callable(fn) and hasattr(fn, "picograd_spec")}
@@ -33,9 +38,9 @@ def documented() -> dict[str, list[str]]:
     return {name: [a.strip() for a in args.split(",") if a.strip()] for name, args in headings}
 
 
-def test_every_hookspec_has_a_readme_heading_with_its_signature():
+def test_every_hookspec_has_a_guide_heading_with_its_signature():
     docs = documented()
-    assert set(docs) == set(HOOKS), "README headings and hookspecs disagree"
+    assert set(docs) == set(HOOKS), "docs/ops.md headings and hookspecs disagree"
     for name, fn in HOOKS.items():
         assert docs[name] == list(inspect.signature(fn).parameters), name
         assert inspect.getdoc(fn), f"hookspec {name} has no docstring"
@@ -49,16 +54,16 @@ def test_every_hookspec_has_a_test():
 
 
 def block(after: str, lang: str) -> str:
-    """The first ```lang code block after the line ``after`` in the plugin section."""
+    """The first ```lang code block after the line ``after`` in the plugin guide."""
     rest = SECTION.split(after, 1)[1]
     return re.search(rf"```{lang}\n(.*?)```", rest, flags=re.S).group(1)
 
 
 @pytest.fixture
 def bent(registry):
-    """The README's example plugin module, built from the README's own code."""
+    """The guide's example plugin module, built from the guide's own code."""
     module = types.ModuleType("picograd_bent")
-    exec(compile(block("`picograd_bent.py`:", "python"), "README:picograd_bent.py", "exec"),
+    exec(compile(block("`picograd_bent.py`:", "python"), "docs/ops.md:picograd_bent.py", "exec"),
          module.__dict__)
     sys.modules["picograd_bent"] = module
     try:
@@ -67,13 +72,14 @@ def bent(registry):
         del sys.modules["picograd_bent"]
 
 
-def test_readme_pyproject_declares_the_example_module():
+def test_guide_pyproject_declares_the_example_module_and_depends_on_picogradlib():
     meta = tomllib.loads(block("`pyproject.toml`:", "toml"))
     assert meta["project"]["entry-points"]["picograd"] == {"bent": "picograd_bent"}
     assert meta["tool"]["setuptools"]["py-modules"] == ["picograd_bent"]
+    assert meta["project"]["dependencies"] == ["picogradlib"]
 
 
-def test_readme_example_plugin_registers_and_passes_its_own_tests(bent, registry):
+def test_guide_example_plugin_registers_and_passes_its_own_tests(bent, registry):
     with picograd.register_plugin(bent, name="bent"):
         check_op("bent_identity")
         x = picograd.Value(0.5)
@@ -85,12 +91,12 @@ def test_readme_example_plugin_registers_and_passes_its_own_tests(bent, registry
         tests["test_ops_pass_the_checker"]()
 
 
-def test_readme_notebook_example_runs(registry):
+def test_guide_notebook_example_runs(registry):
     exec(block("### Without packaging (notebooks)", "python"), {})
     assert "my_swish" not in registry.ops  # the example unregisters it at the end
 
 
-def test_readme_notebook_example_runs_beside_the_repo_plugins(registry, monkeypatch):
+def test_guide_notebook_example_runs_beside_the_repo_plugins(registry, monkeypatch):
     # its op name must be one no plugin ships, or the example fails once one is installed
     import importlib
 

@@ -346,7 +346,7 @@ def test_overriding_is_in_process_only_and_explicit(registry, site):
         def picograd_register_ops(self, register):
             register(Op("tanh", lambda x: 7.0, lambda g, y, x: (g,)), override=self.override)
 
-    with pytest.raises(OpConflictError, match="'tanh' is already provided by picograd"):
+    with pytest.raises(OpConflictError, match="'tanh' is already provided by picogradlib "):
         picograd.register_plugin(MyTanh(False), name="mine")
     with picograd.register_plugin(MyTanh(True), name="mine"):
         assert Value(0.5).tanh().data == 7.0
@@ -391,7 +391,7 @@ def test_register_op_as_a_call_and_as_a_decorator(registry):
 
 
 def test_register_op_follows_the_same_rules(registry):
-    with pytest.raises(OpConflictError, match="'relu' is already provided by picograd"):
+    with pytest.raises(OpConflictError, match="'relu' is already provided by picogradlib "):
         picograd.register_op(Op("relu", abs, lambda g, y, x: (g,)))
     with pytest.raises(PluginError, match="invalid op 'bad name'"):
         picograd.register_op(Op("bad name", abs, lambda g, y, x: (g,)))
