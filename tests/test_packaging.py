@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import picograd
-from picograd import registry as registry_module
+from picograd import plugins as plugins_module
 
 try:
     import tomllib
@@ -49,7 +49,7 @@ def readme_commands() -> list[str]:
 def test_the_distribution_is_picogradlib_and_the_import_name_picograd():
     assert PYPROJECT["project"]["name"] == "picogradlib"
     assert PYPROJECT["tool"]["setuptools"]["packages"] == ["picograd", "picograd_ops"]
-    assert registry_module.ENTRY_POINT_GROUP == "picograd"
+    assert plugins_module.ENTRY_POINT_GROUP == "picograd"
     installed = metadata.distribution("picogradlib")
     assert installed.version == picograd.__version__
     assert "picograd" in (installed.read_text("top_level.txt") or "picograd").split()
@@ -68,7 +68,7 @@ def test_the_core_is_light_and_the_demo_is_an_extra():
 
 
 def test_the_builtins_are_provided_by_picogradlib(registry):
-    info = registry.plugins[registry_module.BUILTIN_MODULE]
+    info = registry.plugins[plugins_module.BUILTIN_MODULE]
     assert info.provider == f"picogradlib {picograd.__version__}"
     with pytest.raises(ValueError, match=r"\[op 'log' from picogradlib \d"):
         picograd.Value(-1.0).log()
