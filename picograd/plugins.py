@@ -1,5 +1,15 @@
 """What the registry knows about plugins: how they are found, named, configured and
-checked, and how their conflicts are told. (The registry itself: ``registry.py``.)"""
+checked, and how their conflicts are told. (The registry itself: ``registry.py``.)
+
+Choosing what loads (read when the table is first built):
+
+    PICOGRAD_PLUGINS          allowlist of distribution or entry-point names
+                              (comma-separated; set but empty = no third-party plugin)
+    PICOGRAD_DISABLE_PLUGINS  blocklist, same names; a blocked plugin is never imported
+    PICOGRAD_PREFER           "op=provider,...": who provides an op name two plugins claim
+    PICOGRAD_STRICT           "1" (or true/yes/on): a failing or conflicting plugin, or an
+                              unknown name in the variables above, is an error, not a warning
+"""
 
 from __future__ import annotations
 
@@ -10,7 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import PluginError
+from .errors import OpConflictError, PluginError
+from .hookspecs import hookimpl
 from .op import KINDS, Op
 
 DISTRIBUTION = "picogradlib"  # this package's name on the package index
@@ -167,8 +178,47 @@ def conflict_message(name: str, rivals: Sequence[Any]) -> str:
             f"PICOGRAD_PREFER={name}=<distribution> or picograd.prefer('{name}', '<distribution>')")
 
 
+def conflict_function(name: str, rivals: Sequence[Any]) -> Callable[..., Any]:
+    def conflicted(*args: Any, **kwargs: Any) -> Any:
+        raise OpConflictError(conflict_message(name, rivals))
+
+    conflicted.__name__ = name
+    return conflicted
+
+
 def shadow_message(name: str, builtin: Any, rivals: Sequence[Any]) -> str:
     who = " and ".join(op.provider for op in rivals)
     return (f"op '{name}' from {who} is not used: the built-in '{name}' ({builtin.provider}) "
             f"keeps the name; to use the plugin's, set PICOGRAD_PREFER={name}=<distribution> "
             f"or call picograd.prefer('{name}', '<distribution>')")
+
+
+# ---- in-process plugins ---------------------------------------------------------------------
+
+class OneOp:
+    """The in-process plugin ``register_op`` makes for one op."""
+
+    def __init__(self, op: Op, override: bool) -> None:
+        self.op, self.override = op, override
+
+    @hookimpl
+    def picograd_register_ops(self, register: Callable[..., None]) -> None:
+        register(self.op, override=self.override)
+
+
+class PluginHandle:
+    """Returned by ``register_plugin``; unregisters on ``unregister()`` or on leaving a ``with``."""
+
+    def __init__(self, registry: Any, name: str) -> None:
+        self.registry, self.name = registry, name
+
+    def unregister(self) -> None:
+        """Remove the plugin; a second call does nothing."""
+        if self.name in self.registry._plugins:
+            self.registry.unregister(self.name)
+
+    def __enter__(self) -> PluginHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.unregister()

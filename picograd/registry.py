@@ -6,14 +6,7 @@ is called with a ``register`` callback that validates every op, and only if all 
 that succeeds are its ops kept. A plugin that fails is rolled back and reported; the
 others load regardless. The usable ops then go into ``picograd.ops`` as functions.
 
-Choosing what loads (read when the table is first built):
-
-    PICOGRAD_PLUGINS          allowlist of distribution or entry-point names
-                              (comma-separated; set but empty = no third-party plugin)
-    PICOGRAD_DISABLE_PLUGINS  blocklist, same names; a blocked plugin is never imported
-    PICOGRAD_PREFER           "op=provider,...": who provides an op name two plugins claim
-    PICOGRAD_STRICT           "1" (or true/yes/on): a failing or conflicting plugin, or an
-                              unknown name in the variables above, is an error, not a warning
+What loads is chosen with PICOGRAD_* environment variables (see ``plugins.py``).
 
 Name conflicts never depend on load order: a name two plugins claim is unusable (its
 use raises an error naming both) until the user prefers one. A built-in op keeps its
@@ -39,7 +32,10 @@ from .op import Op
 from .plugins import (
     BUILTIN_MODULE,
     DISTRIBUTION,
+    OneOp,
+    PluginHandle,
     PluginInfo,
+    conflict_function,
     conflict_message,
     discover,
     norm,
@@ -242,13 +238,13 @@ class Registry:
         self.load()
         with self._lock:
             previous = self._pm.get_plugin(op.name)
-            if isinstance(previous, _OneOp):
+            if isinstance(previous, OneOp):
                 self._remove(op.name)
             try:
                 self._load_plugin(PluginInfo(op.name, "", "", source="in-process"),
-                                  lambda: _OneOp(op, override), raise_errors=True)
+                                  lambda: OneOp(op, override), raise_errors=True)
             except BaseException:
-                if isinstance(previous, _OneOp):  # keep the old one if the new one fails
+                if isinstance(previous, OneOp):  # keep the old one if the new one fails
                     self._load_plugin(PluginInfo(op.name, "", "", source="in-process"),
                                       lambda: previous, raise_errors=True)
                 raise
@@ -286,9 +282,12 @@ class Registry:
             if self._loaded:
                 self._rebuild()
 
+    def _named(self, wanted: str, plugin: str) -> bool:
+        """Whether ``wanted`` names the plugin ``plugin`` or its distribution."""
+        return norm(wanted) in (norm(plugin), norm(self._plugins[plugin].distribution))
+
     def _matches(self, op_name: str, provider: str) -> bool:
-        return any(norm(provider) in (norm(p), norm(self._plugins[p].distribution))
-                   for p in self._provided.get(op_name, {}))
+        return any(self._named(provider, p) for p in self._provided.get(op_name, {}))
 
     def _no_provider(self, op_name: str, provider: str, where: str) -> str:
         providers = self._provided.get(op_name)
@@ -330,17 +329,13 @@ class Registry:
         if len(providers) == 1:
             return next(iter(providers.values()))
         wanted = self._preferred.get(name)
-        if wanted is not None:
-            for plugin_name, op in providers.items():
-                info = self._plugins[plugin_name]
-                if norm(wanted) in (norm(plugin_name), norm(info.distribution)):
-                    return op
-        return providers.get(BUILTIN_MODULE)  # built-ins keep their names by default
+        chosen = [op for p, op in providers.items() if wanted and self._named(wanted, p)]
+        return chosen[0] if chosen else providers.get(BUILTIN_MODULE)  # built-ins keep theirs
 
     def _install(self) -> None:
         functions = {name: op_function(op) for name, op in self._table.items()}
         for name, rivals in self._conflicts.items():
-            functions[name] = _conflict_function(name, rivals)
+            functions[name] = conflict_function(name, rivals)
         ops._install(functions)
 
     @property
@@ -378,43 +373,6 @@ class Registry:
         hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else \
             " (see `picograd ops`)"
         return UnknownOpError(f"no op named '{name}' is registered{hint}")
-
-
-class _OneOp:
-    """The in-process plugin ``register_op`` makes for one op."""
-
-    def __init__(self, op: Op, override: bool) -> None:
-        self.op, self.override = op, override
-
-    @hookspecs.hookimpl
-    def picograd_register_ops(self, register: Callable[..., None]) -> None:
-        register(self.op, override=self.override)
-
-
-class PluginHandle:
-    """Returned by ``register_plugin``; unregisters on ``unregister()`` or on leaving a ``with``."""
-
-    def __init__(self, registry: Registry, name: str) -> None:
-        self.registry, self.name = registry, name
-
-    def unregister(self) -> None:
-        """Remove the plugin; a second call does nothing."""
-        if self.name in self.registry._plugins:
-            self.registry.unregister(self.name)
-
-    def __enter__(self) -> PluginHandle:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.unregister()
-
-
-def _conflict_function(name: str, rivals: list[BoundOp]) -> Callable[..., Any]:
-    def conflicted(*args: Any, **kwargs: Any) -> Any:
-        raise OpConflictError(conflict_message(name, rivals))
-
-    conflicted.__name__ = name
-    return conflicted
 
 
 # -- the active registry: the one picograd.ops and Value's operators use ----------------
