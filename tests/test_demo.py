@@ -13,14 +13,10 @@ import pytest
 
 from picograd import Op, hookimpl
 from picograd.cli import main
-from picograd.demo import (
-    ProgressBar,
-    accuracy,
-    loss_and_accuracy,
-    make_dataset,
-    train,
-)
+from picograd.cli.demo import ProgressBar
+from picograd.datasets import make_dataset
 from picograd.nn import MLP, load
+from picograd.train import accuracy, loss_and_accuracy, train
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -187,7 +183,7 @@ def test_an_op_failing_on_diverged_weights_is_a_clear_error(registry, tmp_path, 
         code, out, err = run_demo(capsys, *mode, "--loss", "squared_hinge", "--lr", "1e6",
                                   "--steps", "5", "--samples", "20", "--out", str(tmp_path))
     assert code == 1
-    assert "picograd demo: training failed at step" in err and "OverflowError" in err
+    assert "picograd: error: training failed at step" in err and "OverflowError" in err
     assert "op 'pow'" in err and "smaller learning rate (--lr)" in err
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []  # no pictures
 

@@ -16,7 +16,7 @@ from test_registry import BROKEN, Site, twin
 import picograd
 from picograd import Op, PluginWarning, use_registry
 from picograd.cli import main
-from picograd.plugin_cli import new_plugin
+from picograd.scaffold import new_plugin
 from picograd.testing import check_op
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
@@ -149,29 +149,52 @@ def test_ops_shows_a_conflict_with_both_providers(site, capsys):
         assert ops["twin"]["conflict"] == ["alpha-ops 1.0", "beta-ops 2.0"]
         code, out, err = run(capsys, "check", "twin")
     assert code == 1
-    assert "op 'twin' is provided by both alpha-ops 1.0 and beta-ops 2.0" in err
+    assert "op 'twin' is provided by both alpha-ops 1.0 and beta-ops 2.0" in out
+    assert err == "picograd: error: 1 of 1 checks failed (1 of 1 op(s))\n"
 
 
 def test_check_passes_on_every_op_of_the_repo_plugins(repo_plugins, capsys):
     code, out, err = run(capsys, "check")
     assert code == 0, err
-    checked = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    n = len(repo_plugins.ops)
+    checks = len(json.loads(run(capsys, "check", "--json")[1]))
+    assert out == f"{n} op(s), {checks} checks passed\n" and err == ""  # quiet when all pass
+
+    code, out, err = run(capsys, "check", "-v")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["OP", "PROVIDER", "CHECK", "RESULT", "DETAIL"]
+    assert len(lines) == 1 + checks + 1 and lines[-1] == f"{n} op(s), {checks} checks passed"
+    checked = {line.split()[0] for line in lines[1:-1]}
     assert {"gelu", "huber", "softmax_cross_entropy", "tan", "relu"} <= checked
-    assert "FAIL" not in out
-    assert f"{len(repo_plugins.ops)} op(s)" in out
+    assert checked == set(repo_plugins.ops) and "FAIL" not in out
 
 
-def test_check_names_the_failing_op_and_its_plugin(registry, capsys):
+def test_check_prints_the_failures_and_a_summary(registry, capsys):
     wrong = Op("wrong", lambda x: x * x, lambda g, y, x: (g * x,), samples=[(1.5,)])  # not 2x
     with picograd.register_op(wrong):
         code, out, err = run(capsys, "check", "wrong", "tanh")
+        assert code == 1
+        assert out.startswith("FAIL op 'wrong' from in-process plugin 'wrong' failed "
+                              "'gradients': wrong at (1.5,): d/dx0 is 1.5 by backward but 2.99999")
+        assert len(out.splitlines()) == 1 and "tanh" not in out  # only the failure
+        assert err.startswith("picograd: error: 1 of ") and "checks failed (1 of 2 op(s))" in err
+
+        code, out, err = run(capsys, "check", "-v", "wrong", "tanh")
+        assert code == 1 and "tanh" in out and "FAIL" in out and "ok" in out
+
+        code, out, err = run(capsys, "check", "--json", "wrong", "tanh")
     assert code == 1
-    assert "FAIL" in out and "tanh" in out
-    assert "op 'wrong' from in-process plugin 'wrong' failed 'gradients'" in err
-    assert "d/dx0 is 1.5 by backward but 2.99999" in err
+    rows = json.loads(out)  # stdout stays valid JSON; the error line is on stderr
+    assert {r["op"] for r in rows} == {"wrong", "tanh"}
+    assert set(rows[0]) == {"op", "provider", "check", "ok", "detail"}
+    failed = [r for r in rows if not r["ok"]]
+    assert [(r["op"], r["check"], r["provider"]) for r in failed] == [
+        ("wrong", "gradients", "in-process plugin 'wrong'")]
+    assert err.startswith("picograd: error: 1 of ")
 
     code, out, err = run(capsys, "check", "no_such_op")
-    assert code == 2 and "no op named no_such_op" in err
+    assert code == 2 and err == "picograd: error: no op named no_such_op (see `picograd ops`)\n"
 
 
 def test_new_plugin_scaffolds_a_package(tmp_path, registry, capsys, monkeypatch):

@@ -174,7 +174,7 @@ def test_plugins_are_imported_only_when_the_op_table_is_first_used(venv):
 
 
 def test_picograd_check_passes_on_every_installed_op(venv):
-    out = venv.run("picograd", "check")
+    out = venv.run("picograd", "check", "-v")
     for name in ("gelu", "mish", "softmax_cross_entropy", "squared_hinge", "cosh", "relu"):
         assert f"\n{name} " in out.stdout
     assert "FAIL" not in out.stdout
