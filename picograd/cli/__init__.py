@@ -140,22 +140,20 @@ def output_problem(target: str | os.PathLike, make_dirs: bool = False) -> str | 
     if long is not None:
         return (f"the name {long[:24]}... is {len(os.fsencode(long))} bytes long; "
                 f"file systems allow at most {NAME_MAX}")
+    base = path.absolute().parent
     try:
         if path.is_dir():
             return f"{path} is a directory, expected a file name"
-        parent = path.absolute().parent
-        base = parent
         while not base.exists() and base != base.parent:
             base = base.parent
         if not base.is_dir():
             return f"{base} is not a directory"
-        if base != parent and not make_dirs:
+        if base != path.absolute().parent and not make_dirs:
             return f"the directory {path.parent} does not exist"
         with tempfile.TemporaryFile(dir=base):  # unnamed on Linux: nothing to clean up
             pass
     except OSError as e:  # unwritable, read-only, a symlink loop, ...
-        where = e.filename or path
-        return f"cannot write into {where} ({e.strerror or e})"
+        return f"cannot write into {base} ({e.strerror or e})"
     return None
 
 
