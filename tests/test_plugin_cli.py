@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -202,6 +203,11 @@ def test_new_plugin_scaffolds_a_package(tmp_path, registry, capsys, monkeypatch)
     assert code == 0
     root = tmp_path / "picograd-swirl"
     assert out.startswith(f"created {root}")
+    # next steps that work in a fresh environment: the test extra brings pytest
+    assert f'  pip install -e "{root}[test]"\n  python -m pytest {root / "tests"}\n' in out
+    pyproject = (root / "pyproject.toml").read_text()
+    assert f'dependencies = ["picogradlib>={picograd.__version__}"]' in pyproject
+    assert 'test = ["pytest' in pyproject
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert files == ["README.md", "picograd_swirl.py", "pyproject.toml",
                      "tests/test_picograd_swirl.py"]
@@ -216,9 +222,30 @@ def test_new_plugin_scaffolds_a_package(tmp_path, registry, capsys, monkeypatch)
         sys.modules.pop("picograd_swirl", None)
 
     code, _, err = run(capsys, "new-plugin", "picograd-swirl", "--dir", str(tmp_path))
-    assert code == 2 and "already exists" in err
+    assert code == 2 and err.startswith("picograd: error: ") and "already exists" in err
     code, _, err = run(capsys, "new-plugin", "bad name!", "--dir", str(tmp_path))
     assert code == 2 and "not a valid distribution name" in err
+
+
+def test_new_plugin_refuses_a_name_whose_op_name_is_too_long(tmp_path, registry, capsys,
+                                                             monkeypatch):
+    from picograd.registry import MAX_NAME
+
+    longest = "picograd-" + "a" * (MAX_NAME - len("_cube"))  # its op name: MAX_NAME chars
+    code, out, err = run(capsys, "new-plugin", longest + "a", "--dir", str(tmp_path))
+    assert code == 2 and out == "" and list(tmp_path.iterdir()) == []
+    assert f"({MAX_NAME + 1} characters), but op names are at most {MAX_NAME}" in err
+
+    root = new_plugin(longest, tmp_path)  # one shorter: the op registers
+    module_name = longest.replace("-", "_")
+    monkeypatch.syspath_prepend(str(root))
+    try:
+        module = importlib.import_module(module_name)
+        with picograd.register_plugin(module, name="longest"):
+            assert len(module.OPS[0].name) == MAX_NAME
+            assert module.OPS[0].name in registry.ops
+    finally:
+        sys.modules.pop(module_name, None)
 
 
 @pytest.mark.parametrize("name, message", [
@@ -247,3 +274,54 @@ def test_new_plugin_default_name_mapping(tmp_path):
     root = new_plugin("Fancy_Ops", tmp_path)
     assert (root / "fancy_ops.py").exists()
     assert "fancy_ops_cube" in (root / "fancy_ops.py").read_text()
+
+
+# ---- the manners every command shares --------------------------------------------------
+
+COMMANDS = ["demo", "graph", "plugins", "ops", "check", "new-plugin"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_a_description(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    usage, description = text.split("\n\n")[:2]
+    assert usage.startswith(f"usage: picograd {command}")
+    assert len(description.split()) >= 8 and not description.startswith(("positional", "options"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo", "--steps", "0"], ["graph", "x +", "x=1"], ["graph"], ["ops", "--kind", "nope"],
+    ["check", "no_such_op"], ["new-plugin", "bad name!"], ["no-such-command"], ["plugins", "-x"],
+])
+def test_every_usage_error_is_one_line_in_one_format_and_exit_2(registry, capsys, argv,
+                                                               tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own checks
+        code = e.code
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
+    assert code == 2 and len(errors) == 1 and errors[0].startswith("picograd: error: "), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _run_into_a_closed_pipe(*argv: str) -> subprocess.CompletedProcess:
+    """Run picograd with stdout a pipe whose reader is gone, as after `| head`."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PICOGRAD_")}
+        return subprocess.run([sys.executable, "-m", "picograd", *argv], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("argv", [["ops"], ["plugins", "--json"], ["check", "-v"]])
+def test_a_closed_pipe_ends_quietly(argv):
+    done = _run_into_a_closed_pipe(*argv)
+    assert done.stderr == "" and done.returncode == 1
