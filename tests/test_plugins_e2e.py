@@ -190,6 +190,15 @@ def test_each_plugins_own_tests_pass_once_installed(venv, dist):
     assert "passed" in out.stdout and "failed" not in out.stdout
 
 
+def test_demo_without_its_extra_says_what_to_install(venv):
+    # this environment has neither scikit-learn nor matplotlib, as after a plain install
+    out = venv.run("picograd", "demo", "--out", str(venv.work / "demo-out"), check=False)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == ("picograd: error: picograd demo needs scikit-learn and matplotlib: "
+                          'pip install "picogradlib[demo]"\n')
+    assert not (venv.work / "demo-out").exists()
+
+
 # ---- conflicts, broken plugins, the environment switches -----------------------------
 
 GELU2 = """
