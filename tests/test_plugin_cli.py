@@ -325,3 +325,15 @@ def _run_into_a_closed_pipe(*argv: str) -> subprocess.CompletedProcess:
 def test_a_closed_pipe_ends_quietly(argv):
     done = _run_into_a_closed_pipe(*argv)
     assert done.stderr == "" and done.returncode == 1
+
+
+def test_a_path_the_locale_cannot_encode_is_printed_not_a_traceback(tmp_path):
+    # a directory named with the byte 0xff (not UTF-8), with stdout strictly UTF-8
+    where = os.path.join(os.fsencode(tmp_path), b"dir-\xff")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PICOGRAD_")}
+    done = subprocess.run([sys.executable, "-m", "picograd", "new-plugin", "picograd-bytes",
+                           "--dir", where], capture_output=True, timeout=120,
+                          env={**env, "PYTHONIOENCODING": "utf-8:strict"})
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    assert done.stdout.startswith(b"created " + where.replace(b"\xff", b"\\udcff"))
+    assert os.path.isfile(os.path.join(where, b"picograd-bytes", b"pyproject.toml"))

@@ -68,6 +68,7 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``picograd`` with ``argv`` (default: the command line); return the exit status."""
+    _printable_paths()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -86,6 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _drop_stdout()  # the reader went away (picograd ops | head): stop quietly
         return FAILED
+
+
+def _printable_paths() -> None:
+    """Let stdout and stderr show any path: a file name that is not valid in the locale's
+    encoding (``\\xff.json``) is printed with a backslash escape, not a traceback."""
+    import io
+
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
 
 
 def _drop_stdout() -> None:
