@@ -158,7 +158,7 @@ def output_problem(target: str | os.PathLike, make_dirs: bool = False) -> str | 
         while not base.exists() and base != base.parent:
             base = base.parent
         if not base.is_dir():
-            return f"{base} is not a directory"
+            return f"{base} exists and is not a directory"
         if base != path.absolute().parent and not make_dirs:
             return f"the directory {path.parent} does not exist"
         with tempfile.TemporaryFile(dir=base):  # unnamed on Linux: nothing to clean up

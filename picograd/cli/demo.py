@@ -162,14 +162,8 @@ def _check_paths(args: argparse.Namespace, files: list[str]) -> None:
 
     ``files`` are the names the demo writes into --out (made if missing).
     """
-    out = Path(args.out)
-    try:
-        if out.exists() and not out.is_dir():
-            args.demo_parser.error(f"argument --out: {out} exists and is not a directory")
-    except OSError:
-        pass  # output_problem names it
     for name in files:
-        problem = output_problem(out / name, make_dirs=True)
+        problem = output_problem(Path(args.out, name), make_dirs=True)
         if problem:
             args.demo_parser.error(f"argument --out: {problem}")
     if args.save is not None:
