@@ -71,8 +71,8 @@ def picograd_model(fused=True):
 
 
 def picograd_train(model, X, y, steps, batch=False):
-    from picograd.demo import train
     from picograd.optim import SGD, linear_decay
+    from picograd.train import train
 
     opt = SGD(model.parameters(), lr=linear_decay(1.0, 0.1, 100))
     history = train(model, X, y, steps=steps, optimizer=opt, batch=batch)
@@ -81,7 +81,7 @@ def picograd_train(model, X, y, steps, batch=False):
 
 def compare_gradients(X, y):
     """Max |difference| of every parameter's gradient, picograd (fused and batch) vs micrograd."""
-    from picograd.demo import loss_and_accuracy
+    from picograd.train import loss_and_accuracy
 
     mg = micrograd_model()
     micrograd_loss(mg, X, y).backward()

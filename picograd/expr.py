@@ -7,8 +7,10 @@ compiled to code. The tree is then checked against an allowlist: numbers, input
 names, ``+ - * / **``, unary ``-`` and ``+``, and calls of registered op names (built
 in or plugin) whose keywords are the op's attributes with literal values. Anything
 else (attribute access, subscripts, lambdas, comprehensions, strings, ...) is an
-ExprError naming the construct, raised before a single op runs. Every number is a
-float, so ``9 ** 9 ** 9`` overflows at once instead of building a huge integer.
+ExprError naming the construct, raised before a single op runs. Every operand is a
+float, so ``9 ** 9 ** 9`` overflows at once instead of building a huge integer; an
+attribute keeps the type written (``column(x, index=1)``, ``target=2``), except that an
+integer for an attribute whose default is a float becomes a float (``slope=1``).
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ from .engine import Value
 
 MAX_LENGTH = 1000  # characters in an expression
 MAX_DEPTH = 100  # nesting of operators and calls
+MAX_INT_ATTRIBUTE = 2**63 - 1  # an integer attribute fits an int64 (numpy indexes with it)
 OUTPUT_LABEL = "out"
 
-BINARY = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
-UNARY = {ast.USub: "neg"}
+BINARY: dict[type[ast.operator], str] = {
+    ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
+}
+UNARY: dict[type[ast.unaryop], str] = {ast.USub: "neg"}
 
 # The names of constructs people try, for the error message.
 FORBIDDEN = {
@@ -152,7 +157,10 @@ def _check_call(node: ast.Call, depth: int, names: dict[str, None]) -> Apply:
     for kw in node.keywords:
         if kw.arg is None:
             raise ExprError(f"** unpacking not allowed in {name}(...)")
-        attrs.append((kw.arg, _literal(kw.value, name, kw.arg)))
+        value = _literal(kw.value, name, kw.arg)
+        if type(value) is int and type(op.attrs.get(kw.arg)) is float:
+            value = _number(value)  # slope=1 means slope=1.0
+        attrs.append((kw.arg, value))
     if op.arity is not None and len(args) != op.arity:
         raise ExprError(f"op '{name}' takes {op.arity} input(s), got {len(args)}")
     if not args:
@@ -189,20 +197,29 @@ def _number(value: Any) -> float:
 
 
 def _literal(node: ast.AST, op: str, attr: str) -> Any:
-    """An attribute value: a number (maybe negative), True/False or a short string."""
-    sign = 1.0
+    """An attribute value as written: an int or a float (maybe negative), True/False or
+    a short string."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
+        sign = -1 if isinstance(node.op, ast.USub) else 1
         node = node.operand
         if isinstance(node, ast.Constant) and not isinstance(node.value, bool):
-            return sign * _number(node.value)
+            return sign * _attribute_number(node.value)
     elif isinstance(node, ast.Constant):
         v = node.value
         if isinstance(v, bool) or (isinstance(v, str) and len(v) <= 100):
             return v
-        return _number(v)
+        return _attribute_number(v)
     raise ExprError(f"attribute {attr}= of op '{op}' must be a literal number, "
                     "True/False or a short string")
+
+
+def _attribute_number(value: Any) -> int | float:
+    """An int stays an int (an index, a class, a count); anything else is a float."""
+    if type(value) is int:
+        if abs(value) > MAX_INT_ATTRIBUTE:
+            raise ExprError("an integer attribute must be between -(2**63 - 1) and 2**63 - 1")
+        return value
+    return _number(value)
 
 
 def _operator(op: ast.AST) -> str:

@@ -63,3 +63,17 @@ def registry():
     """A fresh registry with the built-in ops only (no installed plugins), made active."""
     with use_registry(Registry(entry_points=False, environ={})) as reg:
         yield reg
+
+
+@pytest.fixture
+def failing_dot(tmp_path_factory, monkeypatch):
+    """A real ``dot`` program first on PATH that fails as Graphviz's does on a bad day."""
+    import os
+    import stat
+
+    bin_dir = tmp_path_factory.mktemp("failing-dot")
+    dot = bin_dir / "dot"
+    dot.write_text("#!/bin/sh\necho 'Error: dot: out of memory' >&2\nexit 1\n")
+    dot.chmod(dot.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return dot

@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib
 import io
 import os
+import signal
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +16,10 @@ import pytest
 
 from picograd import Op, hookimpl
 from picograd.cli import main
-from picograd.demo import (
-    ProgressBar,
-    accuracy,
-    loss_and_accuracy,
-    make_dataset,
-    train,
-)
+from picograd.cli.demo import ProgressBar
+from picograd.datasets import make_dataset
 from picograd.nn import MLP, load
+from picograd.train import accuracy, loss_and_accuracy, train
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -138,6 +137,7 @@ def test_a_plugin_activation_works_in_the_demo(registry, tmp_path, capsys):
     (["--lr", "nan"], "argument --lr: must be a positive number"),
     (["--lr", "fast"], "argument --lr: expected a number, got 'fast'"),
     (["--seed", "-2"], "argument --seed: must be at least 0"),
+    (["--seed", "4294967296"], "argument --seed: must be at most 4294967295, got 4294967296"),
     (["--batch=yes"], "argument --batch"),
 ])
 def test_misused_options_are_usage_errors(registry, capsys, argv, message):
@@ -145,7 +145,14 @@ def test_misused_options_are_usage_errors(registry, capsys, argv, message):
         main(["demo", *argv])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
-    assert "usage: picograd demo" in err and message in err
+    assert "usage: picograd demo" in err and f"picograd: error: {message}" in err
+    assert "Traceback" not in err
+
+
+def test_the_largest_seed_trains(registry, tmp_path, capsys):
+    code, out, err = run_demo(capsys, "--batch", "--steps", "2", "--samples", "8", "--seed",
+                              "4294967295", "--out", str(tmp_path))
+    assert code == 0, err
 
 
 def test_an_unknown_option_is_a_usage_error(registry, capsys):
@@ -167,6 +174,30 @@ def test_bad_paths_are_usage_errors(registry, tmp_path, capsys):
             main(["demo", "--out", str(tmp_path / "o"), *argv])  # the last --out wins
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]  # nothing made
+
+
+@pytest.mark.parametrize("option", ["--out", "--save"])
+def test_an_over_long_path_is_a_usage_error_before_training(registry, tmp_path, capsys, option):
+    long = str(tmp_path / ("m" * 300 + ".json"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--out", str(tmp_path / "o"), option, long])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and out == ""  # refused before training
+    assert f"picograd: error: argument {option}: the name mmmm" in err
+    assert "bytes long; file systems allow at most 255" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_place_is_a_usage_error_before_training(registry, tmp_path, capsys):
+    # /proc refuses new files even to root, for whom permission bits mean nothing
+    for option, path in (("--out", "/proc/picograd-out"), ("--save", "/proc/m.json")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["demo", "--out", str(tmp_path / "o"), option, path])
+        out, err = capsys.readouterr()
+        assert exit_info.value.code == 2 and out == ""
+        assert f"picograd: error: argument {option}: cannot write into /proc (" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")  # inf and NaN are IEEE results, no noise
@@ -187,7 +218,7 @@ def test_an_op_failing_on_diverged_weights_is_a_clear_error(registry, tmp_path, 
         code, out, err = run_demo(capsys, *mode, "--loss", "squared_hinge", "--lr", "1e6",
                                   "--steps", "5", "--samples", "20", "--out", str(tmp_path))
     assert code == 1
-    assert "picograd demo: training failed at step" in err and "OverflowError" in err
+    assert "picograd: error: training failed at step" in err and "OverflowError" in err
     assert "op 'pow'" in err and "smaller learning rate (--lr)" in err
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []  # no pictures
 
@@ -206,3 +237,53 @@ def test_the_progress_bar_redraws_on_a_terminal_and_writes_once_elsewhere():
     assert term.getvalue().count("\r") == 5
     assert "\rtrain [##------] 1/4 loss 1.00" in term.getvalue()
     assert log.getvalue() == "train [########] 4/4 loss 0.25\n"
+
+
+def test_a_failing_dot_costs_neither_the_model_nor_the_plots(registry, tmp_path, capsys,
+                                                            failing_dot):
+    model_path = tmp_path / "m.json"
+    code, out, err = run_demo(capsys, "--batch", "--steps", "3", "--samples", "8", "--graph",
+                              "--save", str(model_path), "--out", str(tmp_path / "o"))
+    assert code == 1
+    assert err.endswith("picograd: error: Graphviz's dot failed to draw the PNG: "
+                        "Error: dot: out of memory\n")
+    assert "Traceback" not in err
+    assert f"model saved:         {model_path}" in out
+    X, y = make_dataset("moons", 8, 1337)
+    assert 0.0 <= accuracy(load(model_path), X, y) <= 1.0  # the model is there, whole
+    written = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert written == ["moons-relu-hinge-sgd-boundary.png", "moons-relu-hinge-sgd-curves.png"]
+
+
+def test_ctrl_c_during_training_stops_with_one_line_and_writes_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PICOGRAD_")}
+    out, model = tmp_path / "out", tmp_path / "m.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "picograd", "demo", "--steps", "1000000", "--samples", "8",
+         "--out", str(out), "--save", str(model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        while not any(line.startswith("training") for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"the demo ended before training: {proc.communicate()}"
+            lines.append(line)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.startswith("picograd: error: interrupted") and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []  # no model, no pictures, not even the --out directory
+
+
+def test_without_the_demo_extra_it_says_what_to_install(registry, tmp_path, capsys,
+                                                        monkeypatch):
+    for module in ("sklearn", "matplotlib"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed: import fails
+        code, out, err = run_demo(capsys, "--out", str(tmp_path))
+        assert code == 1 and out == ""
+        assert err.count("\n") == 1 and err.startswith("picograd: error: picograd demo needs ")
+        assert err.endswith('pip install "picogradlib[demo]"\n')
+    assert "scikit-learn and matplotlib" in err
+    assert list(tmp_path.iterdir()) == []

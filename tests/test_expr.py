@@ -243,3 +243,37 @@ def test_random_token_soup_computes_or_fails_with_a_clear_error(registry, tokens
     if out.requires_grad:
         out.backward()
     assert isinstance(out.data, float)
+
+
+def test_integer_attributes_stay_integers_and_operands_are_floats(registry):
+    # an index or a class is an int; 1.0 is no index (M[:, 1.0] fails, a target class 1.0
+    # is refused), so the literal keeps its type; an operand is always a float
+    tree = parse("column(x, index=1) * 2").tree
+    column, two = tree.args
+    assert column.attrs == (("index", 1),) and type(column.attrs[0][1]) is int
+    assert two.value == 2.0 and type(two.value) is float
+    assert parse("column(x, index=-1)").tree.attrs == (("index", -1),)
+    assert type(parse("column(x, index=1.0)").tree.attrs[0][1]) is float  # as written
+    assert type(parse("weighted_sum(b, w, x, relu=True)").tree.attrs[0][1]) is bool
+    with pytest.raises(ExprError, match="integer attribute"):
+        parse(f"column(x, index={2**64})")
+
+
+def test_an_integer_for_a_float_attribute_becomes_a_float(registry):
+    seen = []
+
+    def forward(x, k=0.5):
+        seen.append(k)
+        return k * x
+
+    class Scaled:
+        @hookimpl
+        def picograd_register_ops(self, register):
+            register(Op("scaled", forward, lambda g, y, x, k=0.5: (g * k,), attrs={"k": 0.5}))
+
+    with registry.register_plugin(Scaled(), name="scaled"):
+        ((name, k),) = parse("scaled(x, k=2)").tree.attrs
+        assert (name, k, type(k)) == ("k", 2.0, float)
+        out, leaves = evaluate("scaled(x, k=-3)", {"x": 1.5})
+    assert out.data == -4.5 and seen and all(type(k) is float for k in seen)
+

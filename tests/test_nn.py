@@ -412,7 +412,7 @@ def test_the_good_doc_loads(registry, tmp_path):
 def test_the_readme_example_runs(registry, tmp_path, monkeypatch):
     from pathlib import Path
 
-    from picograd.demo import make_dataset
+    from picograd.datasets import make_dataset
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("## Neural nets and the demo", 1)[1].split("\n## ", 1)[0]

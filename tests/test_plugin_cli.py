@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import warnings
@@ -16,7 +17,7 @@ from test_registry import BROKEN, Site, twin
 import picograd
 from picograd import Op, PluginWarning, use_registry
 from picograd.cli import main
-from picograd.plugin_cli import new_plugin
+from picograd.scaffold import new_plugin
 from picograd.testing import check_op
 
 PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
@@ -149,29 +150,52 @@ def test_ops_shows_a_conflict_with_both_providers(site, capsys):
         assert ops["twin"]["conflict"] == ["alpha-ops 1.0", "beta-ops 2.0"]
         code, out, err = run(capsys, "check", "twin")
     assert code == 1
-    assert "op 'twin' is provided by both alpha-ops 1.0 and beta-ops 2.0" in err
+    assert "op 'twin' is provided by both alpha-ops 1.0 and beta-ops 2.0" in out
+    assert err == "picograd: error: 1 of 1 checks failed (1 of 1 op(s))\n"
 
 
 def test_check_passes_on_every_op_of_the_repo_plugins(repo_plugins, capsys):
     code, out, err = run(capsys, "check")
     assert code == 0, err
-    checked = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    n = len(repo_plugins.ops)
+    checks = len(json.loads(run(capsys, "check", "--json")[1]))
+    assert out == f"{n} op(s), {checks} checks passed\n" and err == ""  # quiet when all pass
+
+    code, out, err = run(capsys, "check", "-v")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["OP", "PROVIDER", "CHECK", "RESULT", "DETAIL"]
+    assert len(lines) == 1 + checks + 1 and lines[-1] == f"{n} op(s), {checks} checks passed"
+    checked = {line.split()[0] for line in lines[1:-1]}
     assert {"gelu", "huber", "softmax_cross_entropy", "tan", "relu"} <= checked
-    assert "FAIL" not in out
-    assert f"{len(repo_plugins.ops)} op(s)" in out
+    assert checked == set(repo_plugins.ops) and "FAIL" not in out
 
 
-def test_check_names_the_failing_op_and_its_plugin(registry, capsys):
+def test_check_prints_the_failures_and_a_summary(registry, capsys):
     wrong = Op("wrong", lambda x: x * x, lambda g, y, x: (g * x,), samples=[(1.5,)])  # not 2x
     with picograd.register_op(wrong):
         code, out, err = run(capsys, "check", "wrong", "tanh")
+        assert code == 1
+        assert out.startswith("FAIL op 'wrong' from in-process plugin 'wrong' failed "
+                              "'gradients': wrong at (1.5,): d/dx0 is 1.5 by backward but 2.99999")
+        assert len(out.splitlines()) == 1 and "tanh" not in out  # only the failure
+        assert err.startswith("picograd: error: 1 of ") and "checks failed (1 of 2 op(s))" in err
+
+        code, out, err = run(capsys, "check", "-v", "wrong", "tanh")
+        assert code == 1 and "tanh" in out and "FAIL" in out and "ok" in out
+
+        code, out, err = run(capsys, "check", "--json", "wrong", "tanh")
     assert code == 1
-    assert "FAIL" in out and "tanh" in out
-    assert "op 'wrong' from in-process plugin 'wrong' failed 'gradients'" in err
-    assert "d/dx0 is 1.5 by backward but 2.99999" in err
+    rows = json.loads(out)  # stdout stays valid JSON; the error line is on stderr
+    assert {r["op"] for r in rows} == {"wrong", "tanh"}
+    assert set(rows[0]) == {"op", "provider", "check", "ok", "detail"}
+    failed = [r for r in rows if not r["ok"]]
+    assert [(r["op"], r["check"], r["provider"]) for r in failed] == [
+        ("wrong", "gradients", "in-process plugin 'wrong'")]
+    assert err.startswith("picograd: error: 1 of ")
 
     code, out, err = run(capsys, "check", "no_such_op")
-    assert code == 2 and "no op named no_such_op" in err
+    assert code == 2 and err == "picograd: error: no op named no_such_op (see `picograd ops`)\n"
 
 
 def test_new_plugin_scaffolds_a_package(tmp_path, registry, capsys, monkeypatch):
@@ -179,6 +203,11 @@ def test_new_plugin_scaffolds_a_package(tmp_path, registry, capsys, monkeypatch)
     assert code == 0
     root = tmp_path / "picograd-swirl"
     assert out.startswith(f"created {root}")
+    # next steps that work in a fresh environment: the test extra brings pytest
+    assert f'  pip install -e "{root}[test]"\n  python -m pytest {root / "tests"}\n' in out
+    pyproject = (root / "pyproject.toml").read_text()
+    assert f'dependencies = ["picogradlib>={picograd.__version__}"]' in pyproject
+    assert 'test = ["pytest' in pyproject
     files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert files == ["README.md", "picograd_swirl.py", "pyproject.toml",
                      "tests/test_picograd_swirl.py"]
@@ -193,9 +222,30 @@ def test_new_plugin_scaffolds_a_package(tmp_path, registry, capsys, monkeypatch)
         sys.modules.pop("picograd_swirl", None)
 
     code, _, err = run(capsys, "new-plugin", "picograd-swirl", "--dir", str(tmp_path))
-    assert code == 2 and "already exists" in err
+    assert code == 2 and err.startswith("picograd: error: ") and "already exists" in err
     code, _, err = run(capsys, "new-plugin", "bad name!", "--dir", str(tmp_path))
     assert code == 2 and "not a valid distribution name" in err
+
+
+def test_new_plugin_refuses_a_name_whose_op_name_is_too_long(tmp_path, registry, capsys,
+                                                             monkeypatch):
+    from picograd.plugins import MAX_NAME
+
+    longest = "picograd-" + "a" * (MAX_NAME - len("_cube"))  # its op name: MAX_NAME chars
+    code, out, err = run(capsys, "new-plugin", longest + "a", "--dir", str(tmp_path))
+    assert code == 2 and out == "" and list(tmp_path.iterdir()) == []
+    assert f"({MAX_NAME + 1} characters), but op names are at most {MAX_NAME}" in err
+
+    root = new_plugin(longest, tmp_path)  # one shorter: the op registers
+    module_name = longest.replace("-", "_")
+    monkeypatch.syspath_prepend(str(root))
+    try:
+        module = importlib.import_module(module_name)
+        with picograd.register_plugin(module, name="longest"):
+            assert len(module.OPS[0].name) == MAX_NAME
+            assert module.OPS[0].name in registry.ops
+    finally:
+        sys.modules.pop(module_name, None)
 
 
 @pytest.mark.parametrize("name, message", [
@@ -224,3 +274,66 @@ def test_new_plugin_default_name_mapping(tmp_path):
     root = new_plugin("Fancy_Ops", tmp_path)
     assert (root / "fancy_ops.py").exists()
     assert "fancy_ops_cube" in (root / "fancy_ops.py").read_text()
+
+
+# ---- the manners every command shares --------------------------------------------------
+
+COMMANDS = ["demo", "graph", "plugins", "ops", "check", "new-plugin"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_a_description(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    usage, description = text.split("\n\n")[:2]
+    assert usage.startswith(f"usage: picograd {command}")
+    assert len(description.split()) >= 8 and not description.startswith(("positional", "options"))
+
+
+@pytest.mark.parametrize("argv", [
+    ["demo", "--steps", "0"], ["graph", "x +", "x=1"], ["graph"], ["ops", "--kind", "nope"],
+    ["check", "no_such_op"], ["new-plugin", "bad name!"], ["no-such-command"], ["plugins", "-x"],
+])
+def test_every_usage_error_is_one_line_in_one_format_and_exit_2(registry, capsys, argv,
+                                                               tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own checks
+        code = e.code
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
+    assert code == 2 and len(errors) == 1 and errors[0].startswith("picograd: error: "), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _run_into_a_closed_pipe(*argv: str) -> subprocess.CompletedProcess:
+    """Run picograd with stdout a pipe whose reader is gone, as after `| head`."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PICOGRAD_")}
+        return subprocess.run([sys.executable, "-m", "picograd", *argv], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("argv", [["ops"], ["plugins", "--json"], ["check", "-v"]])
+def test_a_closed_pipe_ends_quietly(argv):
+    done = _run_into_a_closed_pipe(*argv)
+    assert done.stderr == "" and done.returncode == 1
+
+
+def test_a_path_the_locale_cannot_encode_is_printed_not_a_traceback(tmp_path):
+    # a directory named with the byte 0xff (not UTF-8), with stdout strictly UTF-8
+    where = os.path.join(os.fsencode(tmp_path), b"dir-\xff")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PICOGRAD_")}
+    done = subprocess.run([sys.executable, "-m", "picograd", "new-plugin", "picograd-bytes",
+                           "--dir", where], capture_output=True, timeout=120,
+                          env={**env, "PYTHONIOENCODING": "utf-8:strict"})
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
+    assert done.stdout.startswith(b"created " + where.replace(b"\xff", b"\\udcff"))
+    assert os.path.isfile(os.path.join(where, b"picograd-bytes", b"pyproject.toml"))

@@ -174,7 +174,7 @@ def test_plugins_are_imported_only_when_the_op_table_is_first_used(venv):
 
 
 def test_picograd_check_passes_on_every_installed_op(venv):
-    out = venv.run("picograd", "check")
+    out = venv.run("picograd", "check", "-v")
     for name in ("gelu", "mish", "softmax_cross_entropy", "squared_hinge", "cosh", "relu"):
         assert f"\n{name} " in out.stdout
     assert "FAIL" not in out.stdout
@@ -188,6 +188,15 @@ def test_each_plugins_own_tests_pass_once_installed(venv, dist):
                    check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "passed" in out.stdout and "failed" not in out.stdout
+
+
+def test_demo_without_its_extra_says_what_to_install(venv):
+    # this environment has neither scikit-learn nor matplotlib, as after a plain install
+    out = venv.run("picograd", "demo", "--out", str(venv.work / "demo-out"), check=False)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr == ("picograd: error: picograd demo needs scikit-learn and matplotlib: "
+                          'pip install "picogradlib[demo]"\n')
+    assert not (venv.work / "demo-out").exists()
 
 
 # ---- conflicts, broken plugins, the environment switches -----------------------------
