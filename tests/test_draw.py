@@ -344,8 +344,8 @@ def test_graph_command_rejects_bad_input_with_exit_code_2(registry, tmp_path, mo
 
 
 @pytest.mark.parametrize("argv, text", [
-    (["graph", "log(x)", "x=-1"], "ValueError: log is only defined for x > 0; log(-1.0) forward failed "
-                                     "[op 'log' from picogradlib"),
+    (["graph", "log(x)", "x=-1"], "ValueError: log is only defined for x > 0; "
+                                  "log(-1.0) forward failed [op 'log' from picogradlib"),
     (["graph", "9 ** 9 ** 9"], "OverflowError: the result is too large for a float; "
                              "pow(9.0, 387420489.0) forward failed"),
     (["graph", "x / y", "x=1", "y=0"], "ZeroDivisionError"),

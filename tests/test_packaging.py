@@ -48,7 +48,8 @@ def readme_commands() -> list[str]:
 
 def test_the_distribution_is_picogradlib_and_the_import_name_picograd():
     assert PYPROJECT["project"]["name"] == "picogradlib"
-    assert PYPROJECT["tool"]["setuptools"]["packages"] == ["picograd", "picograd.cli", "picograd_ops"]
+    packages = PYPROJECT["tool"]["setuptools"]["packages"]
+    assert packages == ["picograd", "picograd.cli", "picograd_ops"]
     assert plugins_module.ENTRY_POINT_GROUP == "picograd"
     installed = metadata.distribution("picogradlib")
     assert installed.version == picograd.__version__
