@@ -31,6 +31,7 @@ Everything else is optional:
                 shape (a float parameter gets the sum over the batch); a backward
                 may also return it already summed, when that is cheaper.
     doc         one line for ``picograd ops``.
+    derivative  dy/dx as text for ``explore``: "1 - y**2"; one per input: ("b", "a").
 
 Example, one row:
 
@@ -63,6 +64,7 @@ class Op:
     array_forward: Callable[..., Any] | None = None
     array_backward: Callable[..., tuple] | None = None
     doc: str = ""
+    derivative: str | tuple[str, ...] = ""  # how the explorer writes dy/dx; "": numbers only
     provider: str = ""  # filled in by the registry: "distribution version"
     on_arrays: bool = False  # set on the variant the engine uses for numpy inputs
     _variants: dict = field(default_factory=dict, repr=False, compare=False)

@@ -18,7 +18,7 @@ from typing import Any
 
 from .engine import Value
 from .op import Op
-from .registry import active_registry
+from .registry import active_registry, derivative_problem
 
 DEFAULT_SAMPLES = (0.7, -0.4, 1.3, -1.1)  # where an op without samples is checked
 
@@ -110,6 +110,7 @@ def run_checks(op: Op | str, *, batch: bool = True) -> list[CheckResult]:
             results.append(CheckResult(op.name, op.provider, check, False, _describe(e)))
 
     samples = _samples(op)
+    record("derivative text", lambda: _check_derivative(op))
     if op.composite:
         record("gradients", lambda: _check_engine_gradients(op, samples))
         return results
@@ -134,6 +135,12 @@ def _samples(op: Op) -> list[tuple]:
     n = op.arity or 3
     return [tuple(DEFAULT_SAMPLES[(i + j) % len(DEFAULT_SAMPLES)] for j in range(n))
             for i in range(2)]
+
+
+def _check_derivative(op: Op) -> str:
+    if derivative_problem(op):
+        raise GradcheckError(derivative_problem(op))
+    return "" if op.derivative else "none: explore shows the numbers only"
 
 
 def _check_forward(op: Op, samples: list[tuple]) -> str:
