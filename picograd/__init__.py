@@ -3,6 +3,7 @@
 from ._version import __version__
 from .draw import draw_dot
 from .engine import OpError, Value, no_grad
+from .explore import explore
 from .hookspecs import hookimpl
 from .nn import MLP, Layer, Module, Neuron
 from .op import Op
@@ -44,6 +45,7 @@ __all__ = [
     "__version__",
     "active_registry",
     "draw_dot",
+    "explore",
     "hookimpl",
     "no_grad",
     "prefer",
