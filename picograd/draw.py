@@ -46,6 +46,7 @@ class GraphTruncatedWarning(UserWarning):
 
 def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
              max_nodes: int | None = MAX_NODES, *, ids: Mapping[Value, str] | None = None,
+             labels: Mapping[Value, str] | None = None,
              grads: Mapping[Value, Any] | None = None) -> Any:
     """The computation graph that produced ``root``, as a ``graphviz.Digraph``.
 
@@ -55,7 +56,7 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
     ``GraphTruncatedWarning``. ``max_nodes=None`` draws everything.
     For tools such as ``explore``: ``ids`` gives Values an SVG id (the op that made
     one gets id-op, the edges into it id-in1, id-in2, ...; out of it id-out), and
-    ``grads`` gradients to show instead of ``.grad``.
+    ``labels`` and ``grads`` what to show instead of ``.label`` and ``.grad``.
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_dot() expects a Value, got {type(root).__name__}")
@@ -85,8 +86,9 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
     for v in ordered:
         name = names[v]
         vid = ids.get(v) if ids is not None else None
+        text = labels.get(v, v.label) if labels is not None else v.label
         grad = grads.get(v, v.grad) if grads is not None else v.grad
-        graph.node(name, label=_value_label(v, grad), shape="plain", id=vid)
+        graph.node(name, label=_value_label(v, text, grad), shape="plain", id=vid)
         if v._op is None:
             continue
         op = v._op
@@ -131,11 +133,11 @@ def _html(text: str) -> str:
     return f"<{html.escape(text)}>"
 
 
-def _value_label(v: Value, grad: Any) -> str:
+def _value_label(v: Value, label: str, grad: Any) -> str:
     """An HTML-like table: [label] | data | grad; constants are grey, without grad."""
     cells = []
-    if v.label:
-        cells.append(f"<td><b>{html.escape(str(v.label))}</b></td>")
+    if label:
+        cells.append(f"<td><b>{html.escape(str(label))}</b></td>")
     if v.requires_grad:
         cells.append(f"<td>data {_number(v.data)}</td>")
         cells.append(f'<td bgcolor="#e3eefc">grad {_number(grad)}</td>')

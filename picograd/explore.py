@@ -30,6 +30,7 @@ from .draw import MAX_NODES, GraphTruncatedWarning, _gather, _number, draw_dot
 from .engine import Value
 from .op import Op
 
+FEW = 4  # inputs an op step writes out in full; past this, one line per input
 INFIX = {"add": "+", "sub": "-", "mul": "×", "div": "/", "pow": "**"}  # a OP b
 
 
@@ -108,7 +109,7 @@ def explore(root: Value, path: str | os.PathLike | None = None, *,
     kept, total = _gather(root, max_nodes)
     shown = [v for v in order if v in kept]
     names = _names(shown)
-    ids = {v: f"n{i}" for i, v in enumerate(shown)}
+    ids = {v: f"pg{i}" for i, v in enumerate(shown)}  # the SVG ids of the drawn Values
 
     grads, steps = _record(root, order, shown, names)
     note = ""
@@ -117,12 +118,13 @@ def explore(root: Value, path: str | os.PathLike | None = None, *,
                 f"(max_nodes={max_nodes}); explore(root, max_nodes=None) shows them all.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GraphTruncatedWarning)  # the page says so
-        svg = draw_dot(root, format="svg", max_nodes=max_nodes, ids=ids, grads=grads).pipe(
-            format="svg", encoding="utf-8")
+        named = {v: names[v] for v in shown if v.requires_grad}  # unlabelled ones too
+        svg = draw_dot(root, format="svg", max_nodes=max_nodes, ids=ids, labels=named,
+                       grads=grads).pipe(format="svg", encoding="utf-8")
     svg = svg[svg.index("<svg"):]  # drop the XML prologue: the SVG goes inline
 
-    nodes = [{"id": ids[v], "name": names[v], "badge": names[v] != v.label and v.requires_grad,
-              "kind": _kind(v), "data": _number(v.data)} for v in shown]
+    nodes = [{"id": ids[v], "name": names[v], "kind": _kind(v), "data": _number(v.data)}
+             for v in shown]
     title = title or f"{names[root]} = {_number(root.data)}"
     data = {"title": title, "note": note,
             "nodes": nodes, "steps": [_page_step(s, shown, names, ids) for s in steps],
@@ -232,7 +234,10 @@ def _forward_step(v: Value, names: dict[Value, str]) -> Step:
 
 
 def _call(op: Op, args: list[str]) -> str:
-    """How the page writes op applied to args: a × b, -a, tanh(n), leaky_relu(x, slope=0.1)."""
+    """How the page writes op applied to args: a × b, -a, tanh(n), leaky_relu(x, slope=0.1);
+    with many inputs, the first and last few: weighted_sum(b, w1, w2, …, x8)."""
+    if len(args) > FEW:
+        args = args[:FEW - 1] + [f"… {len(args) - FEW} more …", args[-1]]
     if op.name in INFIX and len(args) == 2:
         return f"{args[0]} {INFIX[op.name]} {args[1]}"
     if op.name == "neg" and len(args) == 1:
@@ -273,7 +278,11 @@ def _backward(v: Value, op: Op, grads: dict[Value, float], step: Step | None,
     step.title = f"Backward through {op.label}: {y} = {_call(op, ins)}"
     step.lines.append(f"{y} = {_call(op, ins)} = {_number(v.data)},   "
                       f"{_ref(y)}.grad = {_number(g)}")
-    if any(texts) and any(a != n for a, n in zip(params + ["y"], ins + [y])):
+    compact = len(xs) > FEW  # many inputs (a neuron as one node): one line each
+    if compact and any(texts):
+        step.lines.append(f"∂{_ref(y)}/∂(each input) = {texts[0]}" if len(set(texts)) == 1 else
+                          "∂y/∂(input) = " + "; ".join(f"{a}: {t}" for a, t in zip(params, texts)))
+    elif any(texts) and any(a != n for a, n in zip(params + ["y"], ins + [y])):
         where = ", ".join(f"{a} = {n}" for a, n in zip(params, ins))
         step.lines.append(f"in {op.name}'s own names: {where}, y = {y}")
     running = dict(start)  # each input's gradient so far, as the contributions add up
@@ -286,7 +295,8 @@ def _backward(v: Value, op: Op, grads: dict[Value, float], step: Step | None,
             continue
         number = _number(local[i])
         rule = f" = {texts[i]}" if texts[i] and texts[i] != number else ""
-        step.lines.append(f"{d}{rule} = {number}")
+        if not compact:
+            step.lines.append(f"{d}{rule} = {number}")
         running[p] = running[p] + given[i]
         step.lines.append(f"{x}.grad += {_ref(y)}.grad × {d.split(' [')[0]} = {_number(g)} × "
                           f"{number} = {_number(given[i])}   → {x}.grad = {_number(running[p])}")

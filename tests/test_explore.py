@@ -189,7 +189,8 @@ def test_unlabelled_nodes_get_names_and_the_page_shows_them():
     y = (x * x).exp()
     e = explore(y)
     assert [s.node for s in e.steps if s.phase == "forward"] == ["n1", "n2", "n3"]
-    assert '"name": "n2", "badge": true' in e.html
+    drawn = re.search(r'<g id="pg1" class="node">(.*?)</g>', e.html, flags=re.S).group(1)
+    assert re.search(r"<text[^>]*>n2</text>", drawn)  # the drawing shows the same name
 
 
 def test_a_big_graph_is_capped_and_the_page_says_so():
@@ -198,7 +199,7 @@ def test_a_big_graph_is_capped_and_the_page_says_so():
     e = explore(out)
     assert e.note.startswith("Showing the 200 values nearest the output, of 451 in the graph")
     assert "max_nodes=None" in e.note and e.note in html.unescape(e.html)
-    assert len(re.findall(r'<g id="n\d+" class="node"', e.html)) == 200
+    assert len(re.findall(r'<g id="pg\d+" class="node"', e.html)) == 200
     assert len([s for s in e.steps if s.phase == "forward"]) == 200
     out.backward()
     shown = {x.label for x in xs} & set(e.grads)
@@ -328,7 +329,7 @@ class Page:
 
     def current(self) -> str:
         """The one Value box highlighted as the current node."""
-        (node,) = [i for i in self.marked("cur") if re.fullmatch(r"n\d+", i)]
+        (node,) = [i for i in self.marked("cur") if re.fullmatch(r"pg\d+", i)]
         return node
 
     def _grad(self, node_id: str) -> dict:
@@ -359,7 +360,7 @@ def at_step(binary: str, path: Path, k: int) -> Page:
 
 
 def ids_by_name(e) -> dict[str, str]:
-    return {m.group(2): m.group(1) for m in re.finditer(r'"id": "(n\d+)", "name": "([^"]*)"',
+    return {m.group(2): m.group(1) for m in re.finditer(r'"id": "(pg\d+)", "name": "([^"]*)"',
                                                         e.html)}
 
 
