@@ -436,3 +436,100 @@ def test_the_docs_page_runs(tmp_path, monkeypatch):
     for i, block in enumerate(blocks):
         exec(compile(block, f"docs/explorer.md block {i + 1}", "exec"), {"__name__": "docs"})
     assert sys.modules["picograd"] is picograd
+
+
+class Browser:
+    """A tiny DevTools client over --remote-debugging-pipe (JSON messages ending in NUL),
+    enough to press keys and read the page: no WebDriver needed."""
+
+    def __init__(self, binary: str, url: str, profile: str) -> None:
+        import fcntl
+        import os
+
+        reader, self._in = os.pipe()
+        self._out, writer = os.pipe()
+        # above 9, so that putting them at 3 and 4 in the child cannot overwrite either
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (reader, writer)]
+
+        def wire() -> None:  # the browser reads commands on fd 3 and answers on fd 4
+            os.dup2(ends[0], 3)
+            os.dup2(ends[1], 4)
+
+        self.proc = subprocess.Popen(
+            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={profile}", "--remote-debugging-pipe", url],
+            preexec_fn=wire, close_fds=False, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        for fd in (reader, writer, *ends):
+            os.close(fd)
+        self._buffer, self._id, self.session = b"", 0, None
+        page = next(t for t in self.send("Target.getTargets")["targetInfos"]
+                    if t["type"] == "page")
+        self.session = self.send("Target.attachToTarget", targetId=page["targetId"],
+                                 flatten=True)["sessionId"]
+
+    def send(self, method: str, **params):
+        import json
+        import os
+
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params}
+        if self.session and not method.startswith(("Target.", "Browser.")):
+            message["sessionId"] = self.session
+        os.write(self._in, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buffer:
+                chunk = os.read(self._out, 1 << 16)
+                assert chunk, "the browser closed the pipe"
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._id:
+                assert "error" not in reply, reply["error"]
+                return reply["result"]
+
+    def eval(self, expression: str):
+        return self.send("Runtime.evaluate", expression=expression,
+                         returnByValue=True)["result"].get("value")
+
+    def press(self, key: str) -> None:
+        codes = {"ArrowRight": 39, "ArrowLeft": 37, "Home": 36, "End": 35}
+        for kind in ("keyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", type=kind, key=key, code=key,
+                      windowsVirtualKeyCode=codes[key])
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        finally:
+            self.proc.wait(timeout=30)
+
+
+def test_arrow_keys_and_buttons_step_back_and_forth(requires_chromium, tmp_path):
+    import time
+
+    y, _ = square()
+    path = tmp_path / "square.html"
+    e = explore(y, path)
+    with tempfile.TemporaryDirectory() as profile:
+        browser = Browser(requires_chromium, path.as_uri(), profile)
+        try:
+            for _ in range(100):  # until the page has run its script
+                if browser.eval("document.getElementById('count').textContent"):
+                    break
+                time.sleep(0.1)
+            count = "document.getElementById('count').textContent"
+            assert browser.eval(count) == f"Step 1 of {len(e.steps)}"
+            seen = []
+            for key in ["ArrowRight"] * 4 + ["ArrowRight", "ArrowLeft", "Home", "End"]:
+                browser.press(key)
+                seen.append(browser.eval(count).split()[1])
+            assert seen == ["2", "3", "4", "5", "5", "4", "1", "5"]
+            assert browser.eval("location.hash") == "#step=5"
+            browser.eval("document.getElementById('prev').click()")
+            assert browser.eval(count) == f"Step 4 of {len(e.steps)}"
+            assert browser.eval("document.getElementById('lines').textContent").endswith(
+                "→ a.grad = 6")
+        finally:
+            browser.close()
