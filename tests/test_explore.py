@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import json
 import math
 import re
 import subprocess
@@ -533,3 +534,20 @@ def test_arrow_keys_and_buttons_step_back_and_forth(requires_chromium, tmp_path)
                 "→ a.grad = 6")
         finally:
             browser.close()
+
+
+def test_a_notebook_cell_shows_the_explorer_inline(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+
+    cell = ("from picograd import Value, explore\n"
+            "a = Value(3.0, label='a')\ny = a * a\ny.label = 'y'\nexplore(y)")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    (output,) = nb.cells[0].outputs
+    shown = output["data"]["text/html"]
+    assert shown.startswith("<iframe srcdoc=") and 'sandbox="allow-scripts"' in shown
+    page = html.unescape(re.search(r'srcdoc="([^"]*)"', shown).group(1))
+    data = json.loads(re.search(r"const DATA = (.*?);\n", page).group(1))
+    assert "a.grad += y.grad × ∂y/∂a = 1 × 3 = 3   → a.grad = 6" in data["steps"][3]["lines"]
