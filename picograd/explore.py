@@ -261,7 +261,11 @@ def _backward(v: Value, op: Op, grads: dict[Value, float], step: Step | None,
     """
     g, xs, backward = grads[v], [p.data for p in v._prev], op.backward
     assert backward is not None  # a composite op never makes a node: its parts do
-    given = backward(g, v.data, *xs)
+    try:
+        given = backward(g, v.data, *xs)
+    except Exception as e:
+        raise RuntimeError(f"explore(): backward of op '{op.label}' from {op.provider} failed "
+                           f"at inputs {xs}: {type(e).__name__}: {e}") from e
     if len(given) != len(xs):
         raise ValueError(f"backward of op '{op.name}' ({op.provider}) returned "
                          f"{len(given)} gradient(s) for {len(xs)} input(s)")

@@ -245,6 +245,13 @@ def test_bad_roots_are_clear_errors():
         explore(Value(np.array([1.0, 2.0])) * 2.0)
 
 
+def test_a_failing_backward_names_the_op_and_its_provider(registry):
+    picograd.register_op(Op("broken", lambda x: x, lambda g, y, x: (g / 0.0,)))
+    with pytest.raises(RuntimeError, match=r"op 'broken' from in-process plugin 'broken' .*"
+                                           r"ZeroDivisionError"):
+        explore(Value(1.0).broken())
+
+
 def test_a_failed_write_leaves_the_old_page(tmp_path, monkeypatch):
     path = tmp_path / "page.html"
     path.write_text("old")
