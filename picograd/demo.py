@@ -380,9 +380,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"decision boundary:   {boundary}")
     print(f"loss/accuracy curve: {curves}")
     if args.graph:
-        from .draw import write_neuron_graph
+        from .draw import DotNotFoundError, _neuron_on, write_neuron_graph
+        from .explore import explore
 
         print(f"one neuron's graph:  {write_neuron_graph(model, X[0], out / f'{name}-neuron.png')}")
+        neurons = model.layers[0].neurons  # the neuron drawn: the first live one, else the first
+        neuron = next((n for n in neurons if _neuron_on(n, X[0])[1]), neurons[0])
+        try:
+            page = explore(_neuron_on(neuron, X[0])[0]).save(out / f"{name}-neuron.html")
+            print(f"step by step:        {page}")
+        except DotNotFoundError as e:
+            print(f"picograd: no step-by-step page: {e}", file=sys.stderr)
     if args.save is not None:
         from .nn import save
 

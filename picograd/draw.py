@@ -271,6 +271,7 @@ Nothing else is allowed and nothing is ever eval'ed. Give each input as NAME=VAL
 examples:
   picograd graph "tanh(x*w + b)" x=2 w=-0.5 b=0.8
   picograd graph "(a - b) ** 2 / b" a=3 b=1.5 --out sq.svg
+  picograd graph "tanh(x*w + b)" x=2 w=-0.5 b=0.8 --html backprop.html   (step by step)
   picograd graph -- "-x * y" x=1 y=2        (-- before an EXPR starting with -)
 
 exit status: 0 ok, 2 bad expression or inputs, 1 rendering failed (no `dot`: the DOT
@@ -295,6 +296,9 @@ def add_commands(subparsers: Any) -> None:
                    help="layout direction: left to right (default) or top to bottom")
     p.add_argument("--max-nodes", type=int, default=MAX_NODES, metavar="N",
                    help=f"draw at most N values (default {MAX_NODES}; 0 draws all)")
+    p.add_argument("--html", metavar="PATH",
+                   help="write the step-by-step backprop explorer page (picograd.explore) to "
+                        "PATH, instead of a picture unless --out is given too")
     p.set_defaults(func=run_graph)
 
 
@@ -334,6 +338,20 @@ def run_graph(args: Any) -> int:
     for name, leaf in leaves.items():
         print(f"d{expr.OUTPUT_LABEL}/d{name} = {leaf.grad:.10g}")
 
+    if args.html is not None:
+        from .explore import explore
+
+        if not out.requires_grad:
+            return fail("the expression is a constant: there is no backward pass to show", 2)
+        try:
+            explore(out, args.html, max_nodes=args.max_nodes or None)
+        except DotNotFoundError as e:
+            return fail(str(e), 1)
+        except OSError as e:
+            return fail(f"cannot write {args.html}: {e.strerror or e}", 2)
+        print(f"wrote {args.html}")
+        if args.out is None:
+            return 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GraphTruncatedWarning)  # the picture says so
         graph = draw_dot(out, format=fmt, rankdir=args.rankdir,

@@ -558,3 +558,38 @@ def test_a_notebook_cell_shows_the_explorer_inline(tmp_path):
     page = html.unescape(re.search(r'srcdoc="([^"]*)"', shown).group(1))
     data = json.loads(re.search(r"const DATA = (.*?);\n", page).group(1))
     assert "a.grad += y.grad × ∂y/∂a = 1 × 3 = 3   → a.grad = 6" in data["steps"][3]["lines"]
+
+
+# ---- the command line -----------------------------------------------------------------
+
+def test_picograd_graph_html_writes_the_explorer(tmp_path, capsys, monkeypatch):
+    from picograd.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", "tanh(x*w + b)", "x=2", "w=-0.5", "b=0.8", "--html", "bp.html"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote bp.html" in printed and sorted(p.name for p in tmp_path.iterdir()) == ["bp.html"]
+    page = (tmp_path / "bp.html").read_text(encoding="utf-8")
+    data = json.loads(re.search(r"const DATA = (.*?);\n", page).group(1))
+    x, w, b = Value(2.0), Value(-0.5), Value(0.8)
+    (x * w + b).tanh().backward()
+    assert data["steps"][-1]["lines"] == [f"x.grad = {_number(x.grad)}",
+                                          f"w.grad = {_number(w.grad)}",
+                                          f"b.grad = {_number(b.grad)}"]
+    assert f"dout/dw = {w.grad:.10g}" in printed  # the usual printout too
+    # with --out as well, the picture is written beside it
+    assert main(["graph", "x*x", "x=3", "--html", "sq.html", "--out", "sq.svg"]) == 0
+    assert (tmp_path / "sq.svg").read_text().startswith("<?xml")
+    assert main(["graph", "2*3", "--html", "c.html"]) == 2
+    assert "constant" in capsys.readouterr().err
+
+
+def test_picograd_demo_graph_writes_the_explorer_for_one_neuron(registry, tmp_path, capsys):
+    from picograd.cli import main
+
+    assert main(["demo", "--steps", "1", "--samples", "8", "--graph", "--out", str(tmp_path)]) == 0
+    pages = [p for p in tmp_path.iterdir() if p.name.endswith("-neuron.html")]
+    assert len(pages) == 1 and f"step by step:        {pages[0]}" in capsys.readouterr().out
+    data = json.loads(re.search(r"const DATA = (.*?);\n", pages[0].read_text("utf-8")).group(1))
+    done = data["steps"][-1]["lines"]
+    assert sorted(line.split(".grad")[0] for line in done) == ["b", "w1", "w2"]  # 2 inputs
