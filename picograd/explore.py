@@ -242,7 +242,7 @@ def _call(op: Op, args: list[str]) -> str:
         return f"{args[0]} {INFIX[op.name]} {args[1]}"
     if op.name == "neg" and len(args) == 1:
         return f"-{args[0]}"
-    attrs = [f"{k}={v!r}" for k, v in op.attrs.items()]
+    attrs = [op.label[len(op.name) + 1:-1]] if op.label != op.name else []  # slope=0.1
     return f"{op.name}({', '.join(args + attrs)})"
 
 
