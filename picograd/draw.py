@@ -17,6 +17,7 @@ import html
 import math
 import warnings
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 from .engine import Value
@@ -49,13 +50,18 @@ class GraphTruncatedWarning(UserWarning):
 
 
 def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
-             max_nodes: int | None = MAX_NODES) -> Any:
+             max_nodes: int | None = MAX_NODES, *, ids: Mapping[Value, str] | None = None,
+             labels: Mapping[Value, str] | None = None,
+             grads: Mapping[Value, Any] | None = None) -> Any:
     """The computation graph that produced ``root``, as a ``graphviz.Digraph``.
 
     Render it with ``.render()`` or ``.pipe()`` (or display it in Jupyter); its DOT
     text is ``.source``. At most ``max_nodes`` Values are drawn, the ones nearest the
     root: a bigger graph is cut, with a note on the picture and a
     ``GraphTruncatedWarning``. ``max_nodes=None`` draws everything.
+    For tools such as ``explore``: ``ids`` gives Values an SVG id (the op that made
+    one gets id-op, the edges into it id-in1, id-in2, ...; out of it id-out), and
+    ``labels`` and ``grads`` what to show instead of ``.label`` and ``.grad``.
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_dot() expects a Value, got {type(root).__name__}")
@@ -86,20 +92,23 @@ def draw_dot(root: Value, format: str = "svg", rankdir: str = "LR",
     names = {v: f"v{i}" for i, v in enumerate(ordered)}
     for v in ordered:
         name = names[v]
-        graph.node(name, label=_value_label(v), shape="plain")
+        vid = ids.get(v) if ids is not None else None
+        text = labels.get(v, v.label) if labels is not None else v.label
+        grad = grads.get(v, v.grad) if grads is not None else v.grad
+        graph.node(name, label=_value_label(v, text, grad), shape="plain", id=vid)
         if v.op is None:
             continue
         op = v.op
         graph.node(name + "op", label=_html(op.label), shape="ellipse", style="filled",
                    fillcolor="#fff4d6", color="#b08a30", height="0.3", margin="0.05,0.02",
-                   tooltip=f"{op.label} from {op.provider}")
-        graph.edge(name + "op", name)
+                   tooltip=f"{op.label} from {op.provider}", id=vid and vid + "-op")
+        graph.edge(name + "op", name, id=vid and vid + "-out")
         inputs, cut = v._prev, []
         ordered_inputs = len(inputs) > 1 and op.name not in COMMUTATIVE
         for i, p in enumerate(inputs):
             label = _position(i, len(inputs)) if ordered_inputs else None
             if p in names:
-                graph.edge(names[p], name + "op", label=label)
+                graph.edge(names[p], name + "op", label=label, id=vid and f"{vid}-in{i + 1}")
             else:
                 cut.append(label or "")
         if cut:  # inputs left out by max_nodes: one stub shows they exist
@@ -131,14 +140,14 @@ def _html(text: str) -> str:
     return f"<{html.escape(text)}>"
 
 
-def _value_label(v: Value) -> str:
+def _value_label(v: Value, label: str, grad: Any) -> str:
     """An HTML-like table: [label] | data | grad; constants are grey, without grad."""
     cells = []
-    if v.label:
-        cells.append(f"<td><b>{html.escape(str(v.label))}</b></td>")
+    if label:
+        cells.append(f"<td><b>{html.escape(str(label))}</b></td>")
     if v.requires_grad:
         cells.append(f"<td>data {_number(v.data)}</td>")
-        cells.append(f'<td bgcolor="#e3eefc">grad {_number(v.grad)}</td>')
+        cells.append(f'<td bgcolor="#e3eefc">grad {_number(grad)}</td>')
         color = "#333333"
     else:
         cells.append(f'<td bgcolor="#f0f0f0"><font color="#555555">{_number(v.data)}</font></td>')

@@ -36,6 +36,7 @@ Everything else is optional:
                 (slower). Each gradient may have its input's shape or the
                 broadcast shape: the engine sums it down to the input's shape.
     doc         one line for ``picograd ops``.
+    derivative  dy/dx as text for ``explore``: "1 - y**2"; one per input: ("b", "a").
 
 Example, one row:
 
@@ -66,6 +67,7 @@ class Op:
     array_forward: Callable[..., Any] | None = None
     array_backward: Callable[..., tuple] | None = None
     doc: str = ""
+    derivative: str | tuple[str, ...] = ""  # how the explorer writes dy/dx; "": numbers only
 
     @property
     def composite(self) -> bool:

@@ -88,14 +88,20 @@ def neuron_graph(model: MLP | Neuron, x: Any, format: str = "png") -> Any:
     """
     from .draw import draw_dot
 
+    return draw_dot(neuron_root(model, x), format=format)
+
+
+def neuron_root(model: MLP | Neuron, x: Any) -> Value:
+    """The output Value of the neuron ``neuron_graph`` draws, backpropagated (for
+    ``picograd.explore`` too)."""
     neurons = model.layers[0].neurons if isinstance(model, MLP) else [model]
     outs = []
     for neuron in neurons:
         out, live = _neuron_on(neuron, x)
         if live:
-            return draw_dot(out, format=format)
+            return out
         outs.append(out)
-    return draw_dot(outs[0], format=format)  # every neuron is flat on x: draw the first
+    return outs[0]  # every neuron is flat on x: the first
 
 
 def _neuron_on(neuron: Neuron, x: Any) -> tuple[Value, bool]:

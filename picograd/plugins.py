@@ -168,6 +168,21 @@ def validate(op: Op) -> None:
     for fn in (op.array_forward, op.array_backward):
         if fn is not None and not callable(fn):
             bad("array_forward and array_backward must be callable")
+    if derivative_problem(op):
+        bad(derivative_problem(op))
+
+
+def derivative_problem(op: Op) -> str:
+    """What is wrong with ``op.derivative`` ("" if nothing): a str for one input (or
+    every input of a variadic op), else a tuple of one str per input."""
+    d, n = op.derivative, op.arity
+    if isinstance(d, str):
+        return "" if n in (1, None) or not d else f"derivative must be a tuple of {n} str"
+    if not isinstance(d, tuple) or not all(isinstance(t, str) for t in d):
+        return "derivative must be a str or a tuple of str"
+    if n is None:
+        return "derivative of a variadic op must be one str (for every input)"
+    return "" if len(d) == n else f"derivative must have one text per input ({n}), got {len(d)}"
 
 
 # ---- conflicts -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .apply import op_function
 from .engine import Value
 from .kernel import BoundOp
 from .op import Op
+from .plugins import derivative_problem
 from .registry import active_registry
 
 DEFAULT_SAMPLES = (0.7, -0.4, 1.3, -1.1)  # where an op without samples is checked
@@ -114,6 +115,7 @@ def run_checks(op: Op | BoundOp | str, *, batch: bool = True) -> list[CheckResul
             results.append(CheckResult(op.name, op.provider, check, False, _describe(e)))
 
     samples = _samples(op)
+    record("derivative text", lambda: _check_derivative(op))
     if op.composite:
         record("gradients", lambda: _check_engine_gradients(op, samples))
         return results
@@ -138,6 +140,13 @@ def _samples(op: BoundOp) -> list[tuple]:
     n = op.arity or 3
     return [tuple(DEFAULT_SAMPLES[(i + j) % len(DEFAULT_SAMPLES)] for j in range(n))
             for i in range(2)]
+
+
+def _check_derivative(op: BoundOp) -> str:
+    problem = derivative_problem(op.op)
+    if problem:
+        raise GradcheckError(problem)
+    return "" if op.op.derivative else "none: explore shows the numbers only"
 
 
 def _check_forward(op: BoundOp, samples: list[tuple]) -> str:

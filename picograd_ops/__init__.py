@@ -73,19 +73,25 @@ def div_fwd(a: float, b: float) -> float:
 
 ARITHMETIC = [
     Op("add", operator.add, lambda g, y, a, b: (g, g), arity=2, vectorized=True,
-       samples=[(1.5, -2.0)], doc="a + b"),
+       samples=[(1.5, -2.0)], derivative=("1", "1"),
+       doc="a + b"),
     Op("sub", operator.sub, lambda g, y, a, b: (g, -g), arity=2, vectorized=True,
-       samples=[(1.5, -2.0)], doc="a - b"),
+       samples=[(1.5, -2.0)], derivative=("1", "-1"),
+       doc="a - b"),
     Op("mul", operator.mul, lambda g, y, a, b: (g * b, g * a), arity=2, vectorized=True,
-       samples=[(1.5, -2.0)], doc="a * b"),
+       samples=[(1.5, -2.0)], derivative=("b", "a"),
+       doc="a * b"),
     Op("div", div_fwd, lambda g, y, a, b: (g / b, -g * y / b),  # d(a/b)/db = -a/b^2
        arity=2, array_forward=operator.truediv,
        array_backward=lambda g, y, a, b: (g / b, -g * y / b),
-       samples=[(1.5, -2.0), (-3.0, 0.5)], doc="a / b"),
+       samples=[(1.5, -2.0), (-3.0, 0.5)], derivative=("1 / b", "-a / b**2"),
+       doc="a / b"),
     Op("pow", pow_fwd, pow_bwd, arity=2, array_forward=pow_array_fwd,
        array_backward=pow_array_bwd,
-       samples=[(1.5, 2.0), (2.0, -1.5), (0.7, 0.5)], doc="a ** b"),
+       samples=[(1.5, 2.0), (2.0, -1.5), (0.7, 0.5)], derivative=("b * a**(b-1)", "a**b * log(a)"),
+       doc="a ** b"),
     Op("neg", operator.neg, lambda g, y, x: (-g,), vectorized=True, samples=[(1.5,)],
+       derivative="-1",
        doc="-x"),
 ]
 
@@ -132,15 +138,19 @@ def exp_bwd(g, y, x):
 
 MATH = [
     Op("exp", exp_fwd, exp_bwd, array_forward=np.exp, array_backward=exp_bwd,
-       samples=[(0.5,), (-2.0,)], doc="e ** x"),
+       samples=[(0.5,), (-2.0,)], derivative="e**x",
+       doc="e ** x"),
     Op("log", log_fwd, lambda g, y, x: (g / x,), array_forward=np.log,
        array_backward=lambda g, y, x: (g / x,), samples=[(0.5,), (3.0,)],
+       derivative="1 / x",
        doc="natural logarithm, x > 0"),
     Op("sqrt", sqrt_fwd, sqrt_bwd, array_forward=np.sqrt,
        array_backward=lambda g, y, x: (g * 0.5 / y,), samples=[(0.5,), (4.0,)],
+       derivative="1 / (2 * sqrt(x))",
        doc="square root, x >= 0"),
     Op("abs", abs, abs_bwd, array_forward=np.abs,
        array_backward=lambda g, y, x: (g * np.sign(x),), samples=[(1.5,), (-0.5,)],
+       derivative="sign(x)",
        doc="|x|"),
 ]
 
@@ -183,12 +193,15 @@ def sigmoid_bwd(g, y, x):
 ACTIVATIONS = [
     Op("relu", relu_fwd, relu_bwd, kind="activation",
        array_forward=lambda x: np.maximum(x, 0.0), array_backward=relu_array_bwd,
-       samples=[(1.5,), (-0.5,)], doc="max(x, 0)"),
+       samples=[(1.5,), (-0.5,)], derivative="1 if x > 0 else 0",
+       doc="max(x, 0)"),
     Op("tanh", math.tanh, tanh_bwd, kind="activation", array_forward=np.tanh,
-       array_backward=tanh_bwd, samples=[(0.5,), (-1.2,)], doc="hyperbolic tangent"),
+       array_backward=tanh_bwd, samples=[(0.5,), (-1.2,)], derivative="1 - y**2",
+       doc="hyperbolic tangent"),
     Op("sigmoid", sigmoid_fwd, sigmoid_bwd, kind="activation",
        array_forward=sigmoid_array_fwd, array_backward=sigmoid_bwd,
-       samples=[(0.5,), (-3.0,)], doc="1 / (1 + e ** -x)"),
+       samples=[(0.5,), (-3.0,)], derivative="y * (1 - y)",
+       doc="1 / (1 + e ** -x)"),
 ]
 
 

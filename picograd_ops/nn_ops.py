@@ -193,13 +193,16 @@ NN_OPS = [
     Op("weighted_sum", weighted_sum_fwd, weighted_sum_bwd, arity=None,
        array_forward=weighted_sum_array_fwd, array_backward=weighted_sum_array_bwd,
        attrs={"relu": False}, samples=[(0.1, 0.5, -1.2, 0.3, 2.0), (-0.4, 1.5, 0.7, -2.0, 0.6)],
+       derivative="1 for b, x_i for w_i, w_i for x_i",
        doc="b + w1*x1 + ... + wn*xn: a neuron's sum as one node (inputs b, w..., x...);"
            " relu=True applies relu in the same node"),
     Op("dense", dense_fwd, dense_bwd, arity=None, vectorized=True,
        attrs={"nout": 1, "relu": False}, samples=[(0.7, 0.1, -1.3), (-0.4, 0.3, 0.9)],
+       derivative="x for a weight, 1 for a bias, W for X",
        doc="a layer on a batch of rows X (batch, n): X @ W.T + b as one node (inputs:"
            " each neuron's weights then bias, then X)"),
     Op("column", column_fwd, lambda g, y, M, index=0: (g,), array_forward=column_array_fwd,
        array_backward=column_array_bwd, attrs={"index": 0}, samples=[(1.5,), (-0.5,)],
+       derivative="1 in column index, 0 elsewhere",
        doc="column `index` of a batch of rows (batch, m) -> (batch,); a float is itself"),
 ]

@@ -41,11 +41,14 @@ def sumsq_array_fwd(*xs):
 REDUCTIONS = [
     Op("sum", lambda x: x, lambda g, y, x: (g,), array_forward=lambda x: float(np.sum(x)),
        array_backward=sum_array_bwd, samples=[(1.5,), (-0.5,)],
+       derivative="1",
        doc="sum of every entry of a batch (a float: itself)"),
     Op("mean", lambda x: x, lambda g, y, x: (g,), array_forward=lambda x: float(np.mean(x)),
        array_backward=mean_array_bwd, samples=[(1.5,), (-0.5,)],
+       derivative="1 / n",
        doc="mean of every entry of a batch (a float: itself)"),
     Op("sumsq", sumsq_fwd, sumsq_bwd, arity=None, array_forward=sumsq_array_fwd,
        array_backward=sumsq_bwd, samples=[(1.5, -0.5, 2.0), (0.3, 0.7, -1.1)],
+       derivative="2 * x_i",
        doc="sum of the squares of every entry of every input (L2 of the parameters)"),
 ]

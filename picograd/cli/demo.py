@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     _check_extras()
     name = f"{args.dataset}-{args.activation}-{args.loss}-{args.optimizer}"
     files = {"boundary": f"{name}-boundary.png", "curves": f"{name}-curves.png",
-             "neuron": f"{name}-neuron.png"}
+             "neuron": f"{name}-neuron.png", "explorer": f"{name}-neuron.html"}
     _check_paths(args, list(files.values()))
 
     X, y = make_dataset(args.dataset, args.samples, args.seed)
@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_pictures(args: argparse.Namespace, model: Any, X: Any, y: Any, history: Any,
                     final: float, files: dict[str, str]) -> None:
-    from ..plots import neuron_graph, plot_boundary, plot_curves
+    from ..plots import neuron_graph, neuron_root, plot_boundary, plot_curves
 
     out = Path(args.out)
     with writing(out):
@@ -262,3 +262,11 @@ def _write_pictures(args: argparse.Namespace, model: Any, X: Any, y: Any, histor
             warn(f"Graphviz's `dot` program is not on PATH, so the neuron's graph is the DOT "
                  f"source {path}; {INSTALL_HINT}")
         print(f"one neuron's graph:  {path}")
+        from ..explore import explore
+
+        page = out / files["explorer"]
+        try:
+            write_file(page, explore(neuron_root(model, X[0])).html)
+            print(f"step by step:        {page}")
+        except DotNotFoundError:
+            warn(f"no step-by-step page without Graphviz's `dot`; {INSTALL_HINT}")

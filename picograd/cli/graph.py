@@ -23,6 +23,7 @@ input as NAME=VALUE.
 examples:
   picograd graph "tanh(x*w + b)" x=2 w=-0.5 b=0.8
   picograd graph "(a - b) ** 2 / b" a=3 b=1.5 --out sq.svg
+  picograd graph "tanh(x*w + b)" x=2 w=-0.5 b=0.8 --html backprop.html   (step by step)
   picograd graph -- "-x * y" x=1 y=2        (-- before an EXPR starting with -)
 
 exit status: 0 ok; 1 an op failed on these numbers, or the picture could not be drawn
@@ -48,6 +49,9 @@ def add_commands(subparsers: Any) -> None:
                    help="layout direction: left to right (default) or top to bottom")
     p.add_argument("--max-nodes", type=int, default=MAX_NODES, metavar="N",
                    help=f"draw at most N values (default {MAX_NODES}; 0 draws all)")
+    p.add_argument("--html", metavar="PATH",
+                   help="write the step-by-step backprop explorer page (picograd.explore) to "
+                        "PATH, instead of a picture unless --out is given too")
     p.set_defaults(func=run)
 
 
@@ -73,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     problem = output_problem(path)
     if problem:
         raise CommandError(f"argument --out: {problem}", USAGE)
+    if args.html is not None and output_problem(args.html):
+        raise CommandError(f"argument --html: {output_problem(args.html)}", USAGE)
     if args.max_nodes < 0:
         raise CommandError("--max-nodes must be >= 0 (0 draws every value)", USAGE)
     try:
@@ -95,6 +101,21 @@ def run(args: argparse.Namespace) -> int:
     for name, leaf in leaves.items():
         print(f"d{expr.OUTPUT_LABEL}/d{name} = {leaf.grad:.10g}")
 
+    if args.html is not None:
+        from ..explore import explore
+
+        if not out.requires_grad:
+            raise CommandError("the expression is a constant: there is no backward pass to "
+                               "show", USAGE)
+        try:
+            page = explore(out, max_nodes=args.max_nodes or None)
+        except DotNotFoundError:
+            raise CommandError(f"cannot draw the explorer: Graphviz's `dot` program is not on "
+                               f"PATH ({INSTALL_HINT})") from None
+        write_file(args.html, page.html)
+        print(f"wrote {args.html}")
+        if args.out is None:
+            return 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GraphTruncatedWarning)  # the picture says so
         graph = draw_dot(out, format=fmt, rankdir=args.rankdir,

@@ -82,13 +82,16 @@ OPS = [
     Op("huber", huber_fwd, huber_bwd, kind="loss", arity=2, attrs={"delta": 1.0},
        array_forward=np_huber_fwd, array_backward=np_huber_bwd,
        samples=[(0.3, 1.0), (2.5, -0.5), (-1.0, 0.2)],
+       derivative=("clip(s - t, -delta, delta)", "-clip(s - t, -delta, delta)"),
        doc="0.5 r^2 if |r| <= delta else delta (|r| - delta/2), r = s - t"),
     Op("softmax_cross_entropy", xent_fwd, xent_bwd, kind="loss", arity=None,
        attrs={"target": 0}, array_forward=np_xent_fwd, array_backward=np_xent_bwd,
        samples=[(0.5, -1.0, 2.0), (1.5, 0.3, -0.7)],
+       derivative="softmax(z)_i - (1 if i == target else 0)",
        doc="-log softmax(logits)[target]; any number of logits, target class attribute"),
     Op("squared_hinge", squared_hinge, None, kind="loss", arity=2,
        samples=[(0.3, 1.0), (0.5, -1.0), (2.0, 1.0)],
+       derivative=("-2 * t * hinge(s, t)", "-2 * s * hinge(s, t)"),
        doc="max(0, 1 - t*s)^2, t in {-1, +1}; composite of hinge and pow"),
 ]
 

@@ -29,22 +29,28 @@ def _no_overflow(fn: Callable[[float], float]) -> Callable[[float], float]:
 OPS = [
     Op("sin", math.sin, lambda g, y, x: (g * math.cos(x),),
        array_forward=np.sin, array_backward=lambda g, y, x: (g * np.cos(x),),
-       samples=[(0.5,), (-2.0,)], doc="sine"),
+       samples=[(0.5,), (-2.0,)], derivative="cos(x)",
+       doc="sine"),
     Op("cos", math.cos, lambda g, y, x: (-g * math.sin(x),),
        array_forward=np.cos, array_backward=lambda g, y, x: (-g * np.sin(x),),
-       samples=[(0.5,), (-2.0,)], doc="cosine"),
+       samples=[(0.5,), (-2.0,)], derivative="-sin(x)",
+       doc="cosine"),
     Op("tan", math.tan, lambda g, y, x: (g * (1.0 + y * y),),  # d/dx tan = 1 + tan^2
        array_forward=np.tan, array_backward=lambda g, y, x: (g * (1.0 + y * y),),
-       samples=[(0.5,), (-1.2,)], doc="tangent"),
+       samples=[(0.5,), (-1.2,)], derivative="1 + y**2",
+       doc="tangent"),
     Op("atan", math.atan, lambda g, y, x: (g / (1.0 + x * x),),  # d/dx atan = 1/(1+x^2)
        array_forward=np.arctan, array_backward=lambda g, y, x: (g / (1.0 + x * x),),
-       samples=[(0.5,), (-3.0,)], doc="arctangent"),
+       samples=[(0.5,), (-3.0,)], derivative="1 / (1 + x**2)",
+       doc="arctangent"),
     Op("sinh", _no_overflow(math.sinh), lambda g, y, x: (g * math.cosh(x),),
        array_forward=np.sinh, array_backward=lambda g, y, x: (g * np.cosh(x),),
-       samples=[(0.5,), (-2.0,)], doc="hyperbolic sine"),
+       samples=[(0.5,), (-2.0,)], derivative="cosh(x)",
+       doc="hyperbolic sine"),
     Op("cosh", _no_overflow(math.cosh), lambda g, y, x: (g * math.sinh(x),),
        array_forward=np.cosh, array_backward=lambda g, y, x: (g * np.sinh(x),),
-       samples=[(0.5,), (-2.0,)], doc="hyperbolic cosine"),
+       samples=[(0.5,), (-2.0,)], derivative="sinh(x)",
+       doc="hyperbolic cosine"),
 ]
 
 
