@@ -77,3 +77,16 @@ def failing_dot(tmp_path_factory, monkeypatch):
     dot.chmod(dot.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     return dot
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A site-packages of the test's own, for real plugin distributions (tests/sites.py)."""
+    import sys
+
+    from sites import Site
+
+    s = Site(tmp_path, monkeypatch)
+    yield s
+    for module in s.modules:
+        sys.modules.pop(module, None)

@@ -99,3 +99,18 @@ MLPS = {
                                [[1.0, 2.0], [-0.5, 0.25], [0.0, -1.5], [2.0, -2.0]],
                                [1.0, -1.0, -1.0, 1.0]),
 }
+
+
+def readme_expression(a, b):
+    """The README's micrograd example, as a function of two leaves."""
+    c = a + b
+    d = a * b + b**3
+    c += c + 1
+    c += 1 + c + (-a)
+    d += d * 2 + (b + a).relu()
+    d += 3 * d + (b - a).relu()
+    e = c - d
+    f = e**2
+    g = f / 2.0
+    g += 10.0 / f
+    return g

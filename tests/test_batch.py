@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from reference_cases import readme_expression
 
 import picograd.ops as ops
 from picograd import Op, Value, hookimpl, no_grad
@@ -14,21 +15,6 @@ from picograd.testing import check_op
 
 XS = np.array([-4.0, 0.5, 2.5])  # three samples
 YS = np.array([2.0, -1.5, 3.0])
-
-
-def readme_expression(a, b):
-    """The README's micrograd example, as a function of two leaves."""
-    c = a + b
-    d = a * b + b**3
-    c += c + 1
-    c += 1 + c + (-a)
-    d += d * 2 + (b + a).relu()
-    d += 3 * d + (b - a).relu()
-    e = c - d
-    f = e**2
-    g = f / 2.0
-    g += 10.0 / f
-    return g
 
 
 def test_a_batch_computes_what_each_sample_computes_alone(registry):

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_batch import readme_expression
+from reference_cases import readme_expression
 
 import picograd
 from picograd import Value, no_grad

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from test_registry import BROKEN, Site, twin
+from sites import BROKEN, twin
 
 import picograd
 from picograd import Op, PluginWarning, use_registry
@@ -27,14 +27,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    s = Site(tmp_path, monkeypatch)
-    yield s
-    for module in s.modules:
-        sys.modules.pop(module, None)
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from pathlib import Path
 
 import pytest
+from sites import BROKEN, twin
 
 import picograd
 import picograd.ops as ops
@@ -32,60 +32,6 @@ from picograd import (
     use_registry,
 )
 from picograd.testing import check_op
-
-HEADER = """\
-import pathlib
-pathlib.Path({marker!r}).touch()  # the import side effect the tests look for
-from picograd import Op, hookimpl
-"""
-
-TWIN = """
-@hookimpl
-def picograd_register_ops(register):
-    register(Op("twin", lambda x: {factor} * x, lambda g, y, x: ({factor} * g,)))
-    register(Op("{own}", lambda x: x + 1.0, lambda g, y, x: (g,)))
-"""
-
-
-class Site:
-    """A site-packages of its own: real distributions the registry discovers."""
-
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.root, self.monkeypatch, self.modules = root, monkeypatch, []
-
-    def add(self, dist: str, body: str, *, version: str = "1.0", ep: str | None = None,
-            folder: str = "site") -> Path:
-        """Install distribution ``dist`` whose module runs ``body``; return its import marker."""
-        module = f"pgtest_{dist.replace('-', '_')}_{len(self.modules)}"
-        where = self.root / folder
-        if not where.exists():
-            where.mkdir()
-            self.monkeypatch.syspath_prepend(str(where))
-        marker = self.root / f"{module}.imported"
-        (where / f"{module}.py").write_text(HEADER.format(marker=str(marker)) + body)
-        info = where / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[picograd]\n{ep or dist} = {module}\n")
-        self.modules.append(module)
-        return marker
-
-    def registry(self, allow: str, **env: str) -> Registry:
-        return Registry(environ={"PICOGRAD_PLUGINS": allow, **env})
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    s = Site(tmp_path, monkeypatch)
-    yield s
-    for module in s.modules:
-        sys.modules.pop(module, None)
-
-
-def twin(factor: float = 2.0, own: str = "bump") -> str:
-    return TWIN.format(factor=factor, own=own)
-
 
 # ---- the hook, and discovery -------------------------------------------------------
 
@@ -144,39 +90,6 @@ def test_import_picograd_does_not_import_plugins(site):
 
 
 # ---- isolation: a broken plugin is rolled back, the others load -----------------------
-
-BROKEN = {
-    "import": ("raise RuntimeError('boom at import')", "boom at import"),
-    "hook": ("""
-@hookimpl
-def picograd_register_ops(register):
-    register(Op("half_done", lambda x: x, lambda g, y, x: (g,)))
-    raise KeyError("boom in hook")
-""", "boom in hook"),
-    "invalid op": ("""
-@hookimpl
-def picograd_register_ops(register):
-    register(Op("half_done", lambda x: x, lambda g, y, x: (g,)))
-    register(Op("weird", lambda x: x, lambda g, y, x: (g,), kind="bogus"))
-""", "invalid op 'weird': kind must be one of op, activation, loss"),
-    "duplicate": ("""
-@hookimpl
-def picograd_register_ops(register):
-    register(Op("half_done", lambda x: x, lambda g, y, x: (g,)))
-    register(Op("half_done", lambda x: x, lambda g, y, x: (g,)))
-""", "op 'half_done' registered twice"),
-    "no op": ("""
-@hookimpl
-def picograd_register_ops(register):
-    pass
-""", "registered no op"),
-    "bad hook signature": ("""
-@hookimpl
-def picograd_register_ops(register, extra):
-    register(Op("half_done", lambda x: x, lambda g, y, x: (g,)))
-""", "extra"),
-}
-
 
 @pytest.mark.parametrize("how", BROKEN)
 def test_a_failing_plugin_is_rolled_back_and_reported(site, how):
