@@ -90,3 +90,22 @@ def site(tmp_path, monkeypatch):
     yield s
     for module in s.modules:
         sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def repo_plugins(registry, monkeypatch):
+    """The three plugins under plugins/, registered in-process (not installed)."""
+    import importlib
+    from pathlib import Path
+
+    import picograd
+
+    plugins = Path(__file__).resolve().parent.parent / "plugins"
+    handles = []
+    for name in ("activations", "losses", "trig"):
+        monkeypatch.syspath_prepend(str(plugins / f"picograd-{name}"))
+        module = importlib.import_module(f"picograd_{name}")
+        handles.append(picograd.register_plugin(module, name=f"picograd-{name}"))
+    yield registry
+    for handle in handles:
+        handle.unregister()

@@ -4,7 +4,6 @@ the page itself, driven in headless chromium through its URL state (#step=N)."""
 from __future__ import annotations
 
 import html
-import importlib
 import json
 import math
 import re
@@ -139,19 +138,6 @@ def test_final_gradients_are_the_engines_and_grads_are_left_alone(fn):
         assert e.grads[v.label] == pytest.approx(v.grad, rel=1e-12, abs=1e-15)
     done = e.steps[-1]
     assert done.lines == [f"{v.label}.grad = {_number(v.grad)}" for v in leaves]
-
-
-@pytest.fixture
-def repo_plugins(registry, monkeypatch):
-    """The three plugins under plugins/, registered in-process (not installed)."""
-    handles = []
-    for name in ("activations", "losses", "trig"):
-        monkeypatch.syspath_prepend(str(PLUGINS / f"picograd-{name}"))
-        module = importlib.import_module(f"picograd_{name}")
-        handles.append(picograd.register_plugin(module, name=f"picograd-{name}"))
-    yield registry
-    for handle in handles:
-        handle.unregister()
 
 
 def test_plugin_ops_attributes_composites_and_constants(repo_plugins):

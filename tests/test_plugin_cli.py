@@ -29,19 +29,6 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture
-def repo_plugins(registry, monkeypatch):
-    """The three plugins under plugins/, registered in-process (not installed)."""
-    handles = []
-    for name in ("activations", "losses", "trig"):
-        monkeypatch.syspath_prepend(str(PLUGINS / f"picograd-{name}"))
-        module = importlib.import_module(f"picograd_{name}")
-        handles.append(picograd.register_plugin(module, name=f"picograd-{name}"))
-    yield registry
-    for handle in handles:
-        handle.unregister()
-
-
 class _quiet:
     """An isolated registry over ``env``, its plugin warnings silenced."""
 
