@@ -231,6 +231,11 @@ class Value:
 
     @_backward.setter
     def _backward(self, fn: Callable[[], None]) -> None:
+        if self.op is not None:  # backward() runs the op's rule: never ignore fn silently
+            raise AttributeError(
+                f"this node was made by the registered op '{self.op.name}', and backward() "
+                f"runs that op's backward; give a _backward closure to a node you make with "
+                f"Value(data, (inputs...), 'name'), or register an op (picograd.register_op)")
         self._backward_fn = fn
 
     # ---- backpropagation ------------------------------------------------------------------

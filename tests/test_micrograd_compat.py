@@ -283,6 +283,10 @@ def test_backward_on_a_registered_node_and_on_a_leaf(registry):
     assert (a.grad, b.grad) == (8.0, 6.0)
     a._backward()  # a leaf's step does nothing
     assert (a.grad, b.grad) == (8.0, 6.0)
+    with pytest.raises(AttributeError, match="made by the registered op 'mul'"):
+        y._backward = lambda: None  # backward() would not run it: refused, not ignored
+    y._backward()
+    assert (a.grad, b.grad) == (12.0, 9.0)  # still the op's rule
 
 
 def test_op_strings_are_micrograds(registry):
