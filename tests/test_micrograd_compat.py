@@ -21,7 +21,7 @@ import micrograd.nn
 import numpy as np
 import pytest
 
-from picograd import MLP, Neuron, Value
+from picograd import MLP, Neuron, Value, no_grad
 
 H = 1e-6  # finite-difference step
 
@@ -148,7 +148,19 @@ def test_a_node_made_with_value_data_children_op(registry):
     assert (y.data, a.grad, b.grad) == (-6.0, -1.0, 2.0)
 
 
-def test_the_constructor_takes_micrographs_positional_arguments(registry):
+def test_a_node_without_a_closure_passes_nothing_on_as_in_micrograd(registry):
+    a = Value(2.0)
+    silent = Value(a.data * 10, (a,), "times10")  # no _backward given
+    y = silent * a  # dy/da through the mul only: silent = 20
+    y.backward()
+    assert (silent.grad, a.grad) == (2.0, 20.0)
+    with no_grad():  # no_grad stops registered ops; a node made by hand is still made
+        made, product = Value(1.0, (a,), "mine"), a * 2
+    assert made._prev == (a,) and made.requires_grad
+    assert product._prev == () and not product.requires_grad
+
+
+def test_the_constructor_takes_micrograds_positional_arguments(registry):
     a = Value(1.0)
     v = Value(3, (a,), "double", "twice a")  # data, _children, _op, label
     assert (v.data, v._prev, v._op, v.label) == (3.0, (a,), "double", "twice a")
@@ -357,7 +369,7 @@ def test_draw_dot_written_the_micrograd_way_renders_the_lectures_neuron(registry
     assert sorted(t for t in shown if t in {"tanh", "*", "+"}) == ["*", "*", "+", "+", "tanh"]
 
 
-def test_trace_graphs_examples_give_micrographs_picture(registry):
+def test_trace_graphs_examples_give_micrograds_picture(registry):
     # the notebook's first example: the same boxes, ops and arrows as micrograd's, but
     # for the grad of the constants 2 and 1 (micrograd gives them one, picograd never)
     x, mx = Value(1.0), micrograd.engine.Value(1.0)
