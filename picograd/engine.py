@@ -102,7 +102,8 @@ class Value:
             # Every other registered op is a method too: x.gelu(...) is ops.gelu(x, ...).
             # Only reached for names the class lacks; the first call loads the plugins.
             if name.startswith("_"):
-                raise AttributeError(f"'Value' object has no attribute '{name}'")
+                raise AttributeError(f"'Value' object has no attribute '{name}'"
+                                     f"{_private_hint(name)}")
             try:
                 return functools.partial(getattr(ops, name), self)
             except AttributeError as e:
@@ -156,15 +157,21 @@ class Value:
             raise TypeError("len() of a scalar Value: only a batch (an array) has a length")
         return self.shape[0]
 
+    def __bool__(self) -> bool:  # the number's truth, as in PyTorch (not len(), above)
+        return bool(self._data)  # a batch: numpy's rule (ambiguous unless it holds one)
+
     def item(self) -> float:
         """The number as a Python float (a scalar Value only), as in PyTorch."""
         if self.shape:
-            raise TypeError(f"item() needs a scalar Value; this one holds a batch of shape "
-                            f"{self.shape} (use .data for the array)")
+            raise TypeError(f"item() and float() need a scalar Value; this one holds a batch "
+                            f"of shape {self.shape} (use .data for the array)")
         return float(self._data)
 
     def __float__(self) -> float:
         return self.item()
+
+    def __format__(self, spec: str) -> str:  # f"{loss:.4f}" formats the number
+        return format(self.item(), spec) if spec else str(self)
 
     def detach(self) -> Value:
         """A constant with the same data: no graph, no gradient."""
@@ -224,6 +231,11 @@ class Value:
 
     @_backward.setter
     def _backward(self, fn: Callable[[], None]) -> None:
+        if self.op is not None:  # backward() runs the op's rule: never ignore fn silently
+            raise AttributeError(
+                f"this node was made by the registered op '{self.op.name}', and backward() "
+                f"runs that op's backward; give a _backward closure to a node you make with "
+                f"Value(data, (inputs...), 'name'), or register an op (picograd.register_op)")
         self._backward_fn = fn
 
     # ---- backpropagation ------------------------------------------------------------------
@@ -381,6 +393,14 @@ def _number(x: Any) -> Any:
 
 def _short(v: Value) -> str:
     return ", ".join(f"array{p.shape}" if p.shape else repr(p._data) for p in v._prev)
+
+
+def _private_hint(name: str) -> str:
+    """For a typo of micrograd's internals (x._backwards): the nearest one."""
+    if name.startswith("__") or name in Value.__slots__:  # protocols, unset slots: quiet
+        return ""
+    near = difflib.get_close_matches(name, ["_prev", "_op", "_backward"], n=1)
+    return f"; did you mean '{near[0]}'?" if near else ""
 
 
 def _no_attribute(name: str, e: AttributeError) -> AttributeError:
