@@ -4,6 +4,7 @@ from ._version import __version__
 from .draw import draw_dot
 from .engine import Value, no_grad
 from .errors import OpConflictError, OpError, PluginError, PluginWarning, UnknownOpError
+from .grad import grad
 from .hookspecs import hookimpl
 from .kernel import BoundOp
 from .nn import MLP, Layer, Module, Neuron
@@ -39,6 +40,7 @@ __all__ = [
     "__version__",
     "active_registry",
     "draw_dot",
+    "grad",
     "hookimpl",
     "no_grad",
     "prefer",
