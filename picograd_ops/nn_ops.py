@@ -44,6 +44,21 @@ def _through_relu(g, y):
     return g * np.sign(y)  # y >= 0 after relu, so sign(y) is the slope
 
 
+def relu_slope(y):
+    """relu's slope at its output y, a float or an array: 1 where y > 0, 0 at the kink
+    and below, NaN at NaN. A backward on Values multiplies by it as a constant: the
+    slope of a step is 0."""
+    if y.__class__ is float:
+        return 1.0 if y > 0.0 else (0.0 if y == y else y)
+    return np.where(y > 0.0, 1.0, 0.0 * y)
+
+
+def where(condition, a, b):
+    """numpy's where, but a float for floats: a constant for a backward on Values."""
+    r = np.where(condition, a, b)
+    return float(r) if r.ndim == 0 else r
+
+
 def weighted_sum_fwd(b, *wx, relu=False):
     n = _split(wx)
     y = sum(map(mul, wx[:n], wx[n:]), b)  # b + w1 x1 + ... + wn xn, left to right
@@ -55,6 +70,13 @@ def weighted_sum_bwd(g, y, b, *wx, relu=False):
     if relu:
         g = _through_relu(g, y)
     return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])  # 1, then x_i, then w_i
+
+
+def weighted_sum_grad_bwd(g, y, b, *wx, relu=False):
+    n = _split(wx)
+    if relu:
+        g = g * relu_slope(y.data)
+    return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])  # on Values
 
 
 # Batch mode: the weights are floats shared by the batch and the inputs are arrays
@@ -166,6 +188,19 @@ def dense_bwd(g, y, *pbx, nout=1, relu=False):
     return (*gA.ravel().tolist(), g @ A[:, :nin])  # floats in parameter order, then dL/dX
 
 
+def dense_grad_bwd(g, y, *pbx, nout=1, relu=False):
+    # On Values: the one-neuron form only (X a float or a 1-D batch); a batch of rows
+    # would need matrix ops that picograd does not have (yet).
+    nin, X = _layout(tuple(p.data for p in pbx), nout), pbx[-1]
+    if np.ndim(X.data) >= 2:
+        raise NotImplementedError(
+            f"second derivatives of dense on a batch of rows {X.shape} are not supported "
+            "yet: use MLP(..., fused=False) on one sample at a time")
+    if relu:
+        g = g * relu_slope(y.data)
+    return g * X, g, g * pbx[0]
+
+
 # column(M, index=j) = M[:, j]: output j of a layer for every row, as the batch Value
 # (batch,) that losses take. dL/dM is g in column j and 0 elsewhere. A float, or a 1-D
 # batch of them, is a row of one: column 0 is itself.
@@ -180,6 +215,13 @@ def column_array_fwd(M, index=0):
     return M[:, index] if np.ndim(M) == 2 else column_fwd(M, index)  # 1-D: rows of one
 
 
+def column_grad_bwd(g, y, M, index=0):
+    if np.ndim(M.data) == 2:
+        raise NotImplementedError(
+            "second derivatives through column of a batch of rows are not supported yet")
+    return (g,)
+
+
 def column_array_bwd(g, y, M, index=0):
     if np.ndim(M) != 2:
         return (g,)
@@ -192,14 +234,16 @@ def column_array_bwd(g, y, M, index=0):
 NN_OPS = [
     Op("weighted_sum", weighted_sum_fwd, weighted_sum_bwd, arity=None,
        array_forward=weighted_sum_array_fwd, array_backward=weighted_sum_array_bwd,
+       grad_backward=weighted_sum_grad_bwd,
        attrs={"relu": False}, samples=[(0.1, 0.5, -1.2, 0.3, 2.0), (-0.4, 1.5, 0.7, -2.0, 0.6)],
        doc="b + w1*x1 + ... + wn*xn: a neuron's sum as one node (inputs b, w..., x...);"
            " relu=True applies relu in the same node"),
-    Op("dense", dense_fwd, dense_bwd, arity=None, vectorized=True,
+    Op("dense", dense_fwd, dense_bwd, arity=None, vectorized=True, grad_backward=dense_grad_bwd,
        attrs={"nout": 1, "relu": False}, samples=[(0.7, 0.1, -1.3), (-0.4, 0.3, 0.9)],
        doc="a layer on a batch of rows X (batch, n): X @ W.T + b as one node (inputs:"
            " each neuron's weights then bias, then X)"),
     Op("column", column_fwd, lambda g, y, M, index=0: (g,), array_forward=column_array_fwd,
-       array_backward=column_array_bwd, attrs={"index": 0}, samples=[(1.5,), (-0.5,)],
+       array_backward=column_array_bwd, grad_backward=column_grad_bwd, attrs={"index": 0},
+       samples=[(1.5,), (-0.5,)],
        doc="column `index` of a batch of rows (batch, m) -> (batch,); a float is itself"),
 ]
