@@ -21,8 +21,15 @@ from typing import Any
 
 from . import ops
 from .apply import constant
-from .engine import (Value, _as_data, _count_error, _differentiating, _ones_like, _short,
-                     _topological_order)
+from .engine import (
+    Value,
+    _as_data,
+    _count_error,
+    _differentiating,
+    _ones_like,
+    _short,
+    _topological_order,
+)
 from .errors import OpError, add_note, op_note
 from .kernel import BoundOp
 

@@ -13,6 +13,7 @@ the input and both numbers when they disagree.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -287,7 +288,11 @@ def gradgradcheck(fn: Callable[..., Value], inputs: Sequence[float], *, eps: flo
             raise GradcheckError(f"{label} at {tuple(xs)}: d/dx{i} is {gi.data!r} with "
                                  f"create_graph=True but {plain!r} without")
         row = list(grad(gi, values))
-        numeric = numeric_gradient(lambda p, i=i: float(first(p)[i]), xs, eps)
+
+        def first_i(point: Sequence[float], i: int = i) -> float:
+            return float(first(point)[i])
+
+        numeric = numeric_gradient(first_i, xs, eps)
         for j, (a, n) in enumerate(zip(row, numeric)):
             if not (math.isfinite(a) and _close(a, n, atol, rtol)):
                 raise GradcheckError(
@@ -322,7 +327,7 @@ def _check_second_derivatives(op: BoundOp, samples: list[tuple], batch: bool) ->
         variants.append(changed)
     for attrs in variants:
         for xs in samples:
-            gradgradcheck(lambda *vs: fn(*vs, **attrs), xs, name=op.bind(attrs).label)
+            gradgradcheck(functools.partial(fn, **attrs), xs, name=op.bind(attrs).label)
     done = f"{len(samples)} sample(s)"
     if batch:
         done += "; " + _check_second_batch(fn, samples)

@@ -20,10 +20,8 @@ import numpy as np
 from picograd import Op, hookimpl
 from picograd import ops as F
 
-from .nn_ops import relu_slope, where
-
 from .losses import LOSSES
-from .nn_ops import NN_OPS
+from .nn_ops import NN_OPS, relu_slope, where
 from .reductions import REDUCTIONS
 
 # ---- arithmetic ----------------------------------------------------------------------
@@ -60,12 +58,12 @@ def _ieee_pow(a, b):
 
 def pow_grad_bwd(g, y, a, b):
     # pow_bwd with ops, so its slopes are differentiated too. ln a only where a > 0:
-    # elsewhere it is taken of 1 (a constant mask keeps a's slope there 0), then the
-    # exponent's gradient is 0 at a = 0 and NaN for a < 0, as in pow_bwd.
+    # elsewhere it is taken of 1 (a constant mask keeps a's slope there 0), and the
+    # exponent's gradient is 0 at a = 0 and NaN for a < 0 (and so are its slopes).
     pos = where(a.data > 0.0, 1.0, 0.0)
     nan = where(a.data < 0.0, math.nan, 0.0)
     da = g * b * a ** (b - 1.0) if a.requires_grad else 0.0  # (a constant base may be 0)
-    db = g * y * F.log(a * pos + (1.0 - pos)) + nan if b.requires_grad else 0.0
+    db = g * y * (F.log(a * pos + (1.0 - pos)) + nan) if b.requires_grad else 0.0
     return da, db
 
 

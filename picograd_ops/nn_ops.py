@@ -191,7 +191,8 @@ def dense_bwd(g, y, *pbx, nout=1, relu=False):
 def dense_grad_bwd(g, y, *pbx, nout=1, relu=False):
     # On Values: the one-neuron form only (X a float or a 1-D batch); a batch of rows
     # would need matrix ops that picograd does not have (yet).
-    nin, X = _layout(tuple(p.data for p in pbx), nout), pbx[-1]
+    _layout(tuple(p.data for p in pbx), nout)
+    X = pbx[-1]
     if np.ndim(X.data) >= 2:
         raise NotImplementedError(
             f"second derivatives of dense on a batch of rows {X.shape} are not supported "
