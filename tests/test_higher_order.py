@@ -413,3 +413,20 @@ def test_gradient_penalty_through_an_mlp(registry, fused, activation):
 
 def test_picograd_exports_grad():
     assert picograd.grad is grad and "grad" in picograd.__all__
+
+
+def test_the_newton_example_finds_ln_2():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "examples" / "newton.py"
+    for start in ("0.0", "3.0"):
+        run = subprocess.run([sys.executable, str(script), start], capture_output=True,
+                             text=True, check=True, timeout=60)
+        lines = run.stdout.strip().splitlines()
+        found = float(lines[-1].split("x = ")[1].split(";")[0])
+        assert found == pytest.approx(math.log(2.0), rel=1e-15, abs=0.0)
+        assert len(lines) <= 10  # quadratic convergence: a handful of steps
+        curvatures = [float(line.split()[-1]) for line in lines[1:-1]]
+        assert curvatures[-1] == pytest.approx(2.0)  # f'' = e^x = 2 at the minimum
