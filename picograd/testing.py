@@ -354,7 +354,7 @@ def _check_second_batch(fn: Callable[..., Value], samples: list[tuple]) -> str:
                 values = [Value(x) for x in xs]
                 (scalar_gi,) = [grad(fn(*values), values, create_graph=True)[i]]
                 for j, expected in enumerate(grad(scalar_gi, values)):
-                    got = float(np.broadcast_to(rows[j], np.shape(out.data))[k])
+                    got = float(np.ravel(rows[j])[k])  # column j's entry k
                     if not _close(got, float(expected), 1e-9, 1e-7):
                         raise GradcheckError(f"batch: d2/dx{i}dx{j} at sample {xs} is {got!r} "
                                              f"on arrays but {expected!r} on floats")

@@ -22,6 +22,7 @@ from operator import mul
 import numpy as np
 
 from picograd import Op
+from picograd import ops as F
 
 
 def _split(wx: tuple) -> int:
@@ -189,17 +190,22 @@ def dense_bwd(g, y, *pbx, nout=1, relu=False):
 
 
 def dense_grad_bwd(g, y, *pbx, nout=1, relu=False):
-    # On Values: the one-neuron form only (X a float or a 1-D batch); a batch of rows
-    # would need matrix ops that picograd does not have (yet).
-    _layout(tuple(p.data for p in pbx), nout)
-    X = pbx[-1]
-    if np.ndim(X.data) >= 2:
-        raise NotImplementedError(
-            f"second derivatives of dense on a batch of rows {X.shape} are not supported "
-            "yet: use MLP(..., fused=False) on one sample at a time")
+    # dense_bwd on Values, with ops: dL/dX = G @ W is itself a dense layer (weights W.T,
+    # no bias) on G; dL/dw_ji and dL/db_j are sums over the batch of G's column j
+    # times X's column i (or 1).
+    nin, X = _layout(tuple(p.data for p in pbx), nout), pbx[-1]
     if relu:
         g = g * relu_slope(y.data)
-    return g * X, g, g * pbx[0]
+    if np.ndim(X.data) < 2:
+        return g * X, g, g * pbx[0]  # one neuron, one input
+    W = [pbx[j * (nin + 1):j * (nin + 1) + nin] for j in range(nout)]
+    transposed = [p for i in range(nin) for p in (*[W[j][i] for j in range(nout)], 0.0)]
+    gX = F.dense(*transposed, g, nout=nin)
+    Gj = [F.column(g, index=j) for j in range(nout)]
+    Xi = [F.column(X, index=i) for i in range(nin)]
+    grads = [F.sum(Gj[j] * Xi[i]) if i < nin else F.sum(Gj[j])
+             for j in range(nout) for i in range(nin + 1)]
+    return (*grads, gX)
 
 
 # column(M, index=j) = M[:, j]: output j of a layer for every row, as the batch Value
@@ -217,10 +223,31 @@ def column_array_fwd(M, index=0):
 
 
 def column_grad_bwd(g, y, M, index=0):
-    if np.ndim(M.data) == 2:
-        raise NotImplementedError(
-            "second derivatives through column of a batch of rows are not supported yet")
-    return (g,)
+    if np.ndim(M.data) != 2:
+        return (g,)
+    zeros = np.zeros(M.shape[0])
+    if M.shape[1] == 1:  # (batch, 1): g beside zeros, times the weights (1, 0): exactly g
+        return (F.dense(1.0, 0.0, 0.0, F.columns(g, zeros), nout=1),)
+    return (F.columns(*[g if j == index else zeros for j in range(M.shape[1])]),)
+
+
+# columns(c_1, ..., c_m) = the batch of rows (batch, m) whose column j is c_j: the
+# inverse of column, and each other's backward. One input is a row of one: itself.
+
+def columns_fwd(*cs):
+    if len(cs) == 1:
+        return cs[0]
+    if any(np.ndim(c) != 1 for c in cs):
+        raise ValueError("columns stacks batch Values of shape (batch,) side by side")
+    return np.stack(np.broadcast_arrays(*cs), axis=1)
+
+
+def columns_bwd(g, y, *cs):
+    return tuple(g[:, j] if np.ndim(g) == 2 else g for j in range(len(cs)))
+
+
+def columns_grad_bwd(g, y, *cs):
+    return tuple(F.column(g, index=j) for j in range(len(cs)))
 
 
 def column_array_bwd(g, y, M, index=0):
@@ -247,4 +274,7 @@ NN_OPS = [
        array_backward=column_array_bwd, grad_backward=column_grad_bwd, attrs={"index": 0},
        samples=[(1.5,), (-0.5,)],
        doc="column `index` of a batch of rows (batch, m) -> (batch,); a float is itself"),
+    Op("columns", columns_fwd, columns_bwd, arity=None, vectorized=True,
+       grad_backward=columns_grad_bwd, samples=[(1.5,), (-0.5,)],
+       doc="batch Values (batch,) side by side as a batch of rows (batch, m); column's inverse"),
 ]

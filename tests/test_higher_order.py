@@ -369,15 +369,40 @@ def test_batch_losses_twice_differentiable(registry):
             assert h[k] == pytest.approx(expected, rel=1e-12)
 
 
-def test_a_layer_on_a_batch_of_rows_says_it_is_not_supported_yet(registry):
-    model = MLP(2, [3, 1], seed=0)
-    X = Value(np.array([[0.5, -1.0], [0.2, 0.3]]))
-    out = losses.mse(model(X), np.array([1.0, 0.0]))
-    assert len(grad(out, model.parameters())) == 13  # first derivatives: as always
-    with pytest.raises(NotImplementedError, match=r"(?s)not supported yet.*\[op '(column|dense)'"):
-        grad(out, model.parameters(), create_graph=True)
-    with pytest.raises(NotImplementedError, match="dense on a batch of rows"):
-        grad(F.dense(*model.layers[0].parameters()[:3], X, nout=1).sum(), X, create_graph=True)
+@pytest.mark.parametrize("fused", [True, False], ids=["dense", "unfused"])
+def test_a_batch_mlp_has_each_samples_second_derivatives(registry, fused):
+    # On a (batch, nin) matrix: one dense node per layer (fused), or micrograd's graph on
+    # column Values; the Hessian of the loss in the inputs, and the gradient penalty's
+    # gradient in the weights, are those of the per-sample graph
+    rows = [[0.5, -1.0], [0.2, 0.3], [-0.7, 0.9]]
+    targets = [1.0, 0.0, -0.5]
+    model = MLP(2, [3, 3, 1], activation="tanh", fused=fused, seed=0)
+    X = Value(np.array(rows))
+    loss = losses.mse(model(X), np.array(targets))
+    (gX,) = grad(loss, X, create_graph=True)
+    assert gX.shape == (3, 2)
+    hessian_rows = [grad(F.column(gX, index=i).sum(), X)[0] for i in range(2)]
+    penalty = (gX * gX).sum()
+    batch = grad(penalty, model.parameters())
+
+    xs = [[Value(v) for v in row] for row in rows]
+    per_sample = losses.mse([model(row) for row in xs], targets)
+    flat = [v for row in xs for v in row]
+    firsts = grad(per_sample, flat, create_graph=True)
+    assert [g.data for g in firsts] == pytest.approx(gX.data.ravel().tolist(), rel=1e-12)
+    for i in range(2):  # d/dX of sum_k dL/dX_ki: the per-sample graph's
+        expected = grad(sum(firsts[k * 2 + i] for k in range(3)), flat)
+        assert hessian_rows[i].ravel().tolist() == pytest.approx(list(expected), rel=1e-10)
+    expected = grad(sum(g * g for g in firsts), model.parameters())
+    assert list(batch) == pytest.approx(list(expected), rel=1e-10, abs=1e-14)
+
+
+def test_columns_undoes_column(registry):
+    M = Value(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    back = F.columns(F.column(M, index=0), F.column(M, index=1))
+    assert np.array_equal(back.data, M.data)
+    with pytest.raises(ValueError, match=r"(?s)columns stacks batch Values.*columns"):
+        F.columns(1.0, 2.0)
 
 
 # ---- through an MLP: a gradient penalty ----------------------------------------------

@@ -96,3 +96,23 @@ def test_gradient_penalty_matches_pytorch(registry, name, fused):
     penalty = sum((g * g for g in grad(value, inputs, create_graph=True)), Value(0.0))
     assert penalty.data == pytest.approx(ref["value"], rel=REL, abs=ABS)
     assert list(grad(penalty, params)) == pytest.approx(ref["grads"], rel=REL, abs=ABS)
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["dense", "unfused"])
+@pytest.mark.parametrize("name", sorted(MLPS))
+def test_gradient_penalty_on_a_batch_matches_pytorch(registry, name, fused):
+    # the same penalty with the samples as one (batch, nin) matrix Value
+    import numpy as np
+
+    ref, case = DATA["second"]["penalties"][name], DATA["mlps"][name]
+    nin, nouts, activation, loss, samples, targets = MLPS[name]
+    model = MLP(nin, nouts, activation=activation, fused=fused, seed=0)
+    params = model.parameters()
+    for p, w in zip(params, case["weights"]):
+        p.data = w
+    X = Value(np.array(samples))
+    value = getattr(losses, loss)(model(X), np.array(targets))
+    (gX,) = grad(value, X, create_graph=True)
+    penalty = (gX * gX).sum()
+    assert penalty.data == pytest.approx(ref["value"], rel=REL, abs=ABS)
+    assert list(grad(penalty, params)) == pytest.approx(ref["grads"], rel=REL, abs=ABS)
