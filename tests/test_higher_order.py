@@ -75,6 +75,17 @@ def test_backward_with_create_graph_gives_values_with_a_graph(registry):
     assert isinstance(x.grad, Value)
 
 
+def test_backward_with_a_seed_and_create_graph(registry):
+    x = Value(1.5)
+    h = x * x
+    y = h.exp()
+    y.backward(2.0, create_graph=True)  # the seed: d(something)/dy = 2
+    assert x.grad.data == pytest.approx(2.0 * math.exp(2.25) * 3.0, rel=1e-15)
+    assert isinstance(h.grad, Value) and h.grad.data == pytest.approx(2.0 * math.exp(2.25))
+    (d2,) = grad(x.grad, x)  # d/dx 2 e^(x^2) 2x = 4 e^(x^2) (1 + 2x^2)
+    assert d2 == pytest.approx(4.0 * math.exp(2.25) * (1.0 + 2.0 * 2.25), rel=1e-14)
+
+
 def test_backward_without_the_flag_is_unchanged(registry):
     x = Value(0.3)
     (x.tanh() * x).backward()
