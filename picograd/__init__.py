@@ -5,6 +5,7 @@ from .draw import draw_dot
 from .engine import Value, no_grad
 from .errors import OpConflictError, OpError, PluginError, PluginWarning, UnknownOpError
 from .explore import explore
+from .grad import grad
 from .hookspecs import hookimpl
 from .kernel import BoundOp
 from .nn import MLP, Layer, Module, Neuron
@@ -41,6 +42,7 @@ __all__ = [
     "active_registry",
     "draw_dot",
     "explore",
+    "grad",
     "hookimpl",
     "no_grad",
     "prefer",

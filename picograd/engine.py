@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 _next_id = itertools.count().__next__  # every Value gets a number larger than its inputs'
 _recording = ContextVar("picograd_recording", default=True)  # per thread and task
 _is_recording = _recording.get
+# The op whose backward is running on Values (picograd.grad): float() of a Value then
+# would drop the graph and make a second derivative silently wrong, so it raises.
+_differentiating: ContextVar[BoundOp | None] = ContextVar("picograd_differentiating",
+                                                          default=None)
 
 
 @contextmanager
@@ -165,6 +169,9 @@ class Value:
         if self.shape:
             raise TypeError(f"item() and float() need a scalar Value; this one holds a batch "
                             f"of shape {self.shape} (use .data for the array)")
+        if _differentiating.get() is not None:
+            from .grad import float_error
+            raise float_error(self)
         return float(self._data)
 
     def __float__(self) -> float:
@@ -239,15 +246,20 @@ class Value:
         self._backward_fn = fn
 
     # ---- backpropagation ------------------------------------------------------------------
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, grad: Any = None, create_graph: bool = False) -> None:
         """Backpropagate from this Value: add d(self)/d(leaf) into every leaf's .grad.
 
         Each node's step runs once, after every node that uses it: a registered op's
         backward, or a micrograd-style node's own ``_backward`` closure. All or
         nothing: if any step raises (or Ctrl-C stops it), every .grad is left as it was.
+        ``create_graph=True`` makes each .grad a Value with a graph of its own, to be
+        differentiated again (see ``picograd.grad``).
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a constant: it does not require grad")
+        if create_graph:
+            from .grad import backward_with_graph
+            return backward_with_graph(self, grad)
         seed = _ones_like(self._data) if grad is None else grad
         if self._a is None:  # a leaf: d(self)/d(self) = 1, and nothing else to do
             self.grad = seed

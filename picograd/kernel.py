@@ -61,6 +61,16 @@ class BoundOp:
         return self.op.backward is None
 
     @property
+    def grad_backward(self) -> Callable[..., tuple] | None:
+        """The backward that runs on Values (``Op.grad_backward``), this variant's
+        attributes fixed; None when the op has no second derivative. The same for
+        floats and arrays: the Values it gets choose their ops' variants."""
+        fn = self.op.grad_backward
+        if fn is None or fn is False:
+            return None
+        return _fix(self.op.backward if fn is True else fn, dict(self.attrs))
+
+    @property
     def label(self) -> str:
         """How graphs and errors name this op: ``leaky_relu(slope=0.1)``."""
         if not self.attrs:

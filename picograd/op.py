@@ -35,12 +35,23 @@ Everything else is optional:
                 these nor ``vectorized`` still works on arrays, entry by entry
                 (slower). Each gradient may have its input's shape or the
                 broadcast shape: the engine sums it down to the input's shape.
+    grad_backward
+                how to differentiate the backward itself, for second derivatives
+                (``create_graph=True``, ``picograd.grad``; see docs/higher-order.md).
+                The engine then calls it with g, y and xs as Values, and it must
+                build its gradients from Value arithmetic and ``picograd.ops``.
+                True says ``backward`` already does (plain + - * / on its arguments,
+                branches on ``x > 0``, no ``math.*``, no ``==``); otherwise give a
+                function with backward's signature, e.g. for sin
+                ``lambda g, y, x: (g * ops.cos(x),)``. None (the default): the op has
+                no second derivative, and asking for one is an error naming the op.
+                A composite op needs nothing: its parts are differentiated.
     doc         one line for ``picograd ops``.
     derivative  dy/dx as text for ``explore``: "1 - y**2"; one per input: ("b", "a").
 
 Example, one row:
 
-    register(Op("exp", math.exp, lambda g, y, x: (g * y,)))   # d/dx e^x = e^x
+    register(Op("exp", math.exp, lambda g, y, x: (g * y,), grad_backward=True))  # (e^x)' = e^x
 """
 
 from __future__ import annotations
@@ -68,6 +79,7 @@ class Op:
     array_backward: Callable[..., tuple] | None = None
     doc: str = ""
     derivative: str | tuple[str, ...] = ""  # how the explorer writes dy/dx; "": numbers only
+    grad_backward: Callable[..., tuple] | bool | None = None  # (last: keeps positions)
 
     @property
     def composite(self) -> bool:

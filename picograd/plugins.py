@@ -168,6 +168,11 @@ def validate(op: Op) -> None:
     for fn in (op.array_forward, op.array_backward):
         if fn is not None and not callable(fn):
             bad("array_forward and array_backward must be callable")
+    if not (op.grad_backward is None or isinstance(op.grad_backward, bool)
+            or callable(op.grad_backward)):
+        bad("grad_backward must be True (backward works on Values), a function, or None")
+    if op.grad_backward is not None and op.backward is None:
+        bad("grad_backward needs a backward: a composite op is differentiated through its parts")
     if derivative_problem(op):
         bad(derivative_problem(op))
 

@@ -1,16 +1,19 @@
 """The checking kit: one gradient checker for every op, built-in or plugin.
 
-    from picograd.testing import gradcheck, check_op
+    from picograd.testing import gradcheck, gradgradcheck, check_op
 
     gradcheck(lambda x, y: (x * y).tanh(), [0.5, -1.5])   # any function of Values
+    gradgradcheck(lambda x, y: (x * y).tanh(), [0.5, -1.5])  # its second derivatives
     check_op("gelu")                                      # the whole contract of one op
 
-Both compare the engine's gradients with float64 central finite differences and raise
-``GradcheckError`` naming the op, the input and both numbers when they disagree.
+They compare the engine's gradients with float64 central finite differences (second
+derivatives: of the first derivatives) and raise ``GradcheckError`` naming the op,
+the input and both numbers when they disagree.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from typing import Any
 
 from .apply import op_function
 from .engine import Value
+from .grad import NoGradBackward, grad
 from .kernel import BoundOp
 from .op import Op
 from .plugins import derivative_problem
@@ -118,6 +122,7 @@ def run_checks(op: Op | BoundOp | str, *, batch: bool = True) -> list[CheckResul
     record("derivative text", lambda: _check_derivative(op))
     if op.composite:
         record("gradients", lambda: _check_engine_gradients(op, samples))
+        _record_second_derivatives(op, samples, False, results)
         return results
     bound = op
     record("forward", lambda: _check_forward(bound, samples))
@@ -127,6 +132,7 @@ def run_checks(op: Op | BoundOp | str, *, batch: bool = True) -> list[CheckResul
         record("attributes", lambda: _check_attributes(op, samples))
     if batch:
         record("batch", lambda: _check_batch(bound, samples))
+    _record_second_derivatives(op, samples, batch, results)
     return results
 
 
@@ -262,3 +268,103 @@ def _check_reduction(op: BoundOp, samples: list[tuple], columns: list) -> str:
                     "finite differences"
                 )
     return f"{len(samples)} sample(s), reduction"
+
+
+# ---- second derivatives -------------------------------------------------------------
+
+def gradgradcheck(fn: Callable[..., Value], inputs: Sequence[float], *, eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-4,
+                  name: str | None = None) -> list[list[float]]:
+    """Check ``fn``'s second derivatives at ``inputs``; return them (the Hessian).
+
+    Row i is d/dx_j of the first derivative d fn/d x_i that ``picograd.grad(...,
+    create_graph=True)`` builds, compared with central finite differences of the
+    engine's plain first derivative. The first derivative built as a graph must also
+    have the plain one's value.
+    """
+    label = name or getattr(fn, "__name__", "function")
+    xs = [float(x) for x in inputs]
+
+    def first(point: Sequence[float]) -> tuple[Any, ...]:
+        values = [Value(p) for p in point]
+        return grad(fn(*values), values)
+
+    values = [Value(x) for x in xs]
+    graphs = grad(fn(*values), values, create_graph=True)
+    hessian = []
+    for i, (gi, plain) in enumerate(zip(graphs, first(xs))):
+        if not _close(gi.data, plain, 1e-12, 1e-9):
+            raise GradcheckError(f"{label} at {tuple(xs)}: d/dx{i} is {gi.data!r} with "
+                                 f"create_graph=True but {plain!r} without")
+        row = list(grad(gi, values))
+
+        def first_i(point: Sequence[float], i: int = i) -> float:
+            return float(first(point)[i])
+
+        numeric = numeric_gradient(first_i, xs, eps)
+        for j, (a, n) in enumerate(zip(row, numeric)):
+            if not (math.isfinite(a) and _close(a, n, atol, rtol)):
+                raise GradcheckError(
+                    f"{label} at {tuple(xs)}: d2/dx{i}dx{j} is {a!r} by create_graph but "
+                    f"{n!r} by finite differences of d/dx{i}")
+        hessian.append(row)
+    return hessian
+
+
+def _record_second_derivatives(op: BoundOp, samples: list[tuple], batch: bool,
+                               results: list[CheckResult]) -> None:
+    # One row: the op's Hessian at each sample (at other attribute values too) and,
+    # with ``batch``, on arrays; or, for an op without grad_backward, "not supported".
+    check = "second derivatives"
+    try:
+        detail = _check_second_derivatives(op, samples, batch)
+        results.append(CheckResult(op.name, op.provider, check, True, detail))
+    except NoGradBackward as e:
+        results.append(CheckResult(op.name, op.provider, check, True,
+                                   f"not supported: {e.op} has no grad_backward"))
+    except Exception as e:
+        results.append(CheckResult(op.name, op.provider, check, False, _describe(e)))
+
+
+def _check_second_derivatives(op: BoundOp, samples: list[tuple], batch: bool) -> str:
+    if not op.composite and op.grad_backward is None:
+        raise NoGradBackward("no grad_backward", op.name, op.provider)
+    fn = op_function(op)
+    variants = [dict(op.attrs)]
+    changed = {k: _another(v) for k, v in op.attrs.items()}
+    if changed != variants[0]:
+        variants.append(changed)
+    for attrs in variants:
+        for xs in samples:
+            gradgradcheck(functools.partial(fn, **attrs), xs, name=op.bind(attrs).label)
+    done = f"{len(samples)} sample(s)"
+    if batch:
+        done += "; " + _check_second_batch(fn, samples)
+    return done
+
+
+def _check_second_batch(fn: Callable[..., Value], samples: list[tuple]) -> str:
+    # The samples stacked into columns: the second derivatives of the batch's sum are
+    # each sample's own, entry by entry (a reduction is left to the scalar check).
+    import numpy as np
+
+    groups: dict[int, list[tuple]] = {}
+    for xs in samples:
+        groups.setdefault(len(xs), []).append(xs)
+    for group in groups.values():
+        columns = [Value(np.array(c, dtype=float)) for c in zip(*group)]
+        out = fn(*columns)
+        if not out.shape:
+            return "batch: a reduction, checked on floats"
+        firsts = grad(out, columns, create_graph=True)
+        for i, gi in enumerate(firsts):
+            rows = grad(gi, columns)
+            for k, xs in enumerate(group):
+                values = [Value(x) for x in xs]
+                (scalar_gi,) = [grad(fn(*values), values, create_graph=True)[i]]
+                for j, expected in enumerate(grad(scalar_gi, values)):
+                    got = float(np.ravel(rows[j])[k])  # column j's entry k
+                    if not _close(got, float(expected), 1e-9, 1e-7):
+                        raise GradcheckError(f"batch: d2/dx{i}dx{j} at sample {xs} is {got!r} "
+                                             f"on arrays but {expected!r} on floats")
+    return "batch too"

@@ -5,6 +5,8 @@ Each row is ``Op(name, forward, backward, ...)``. The calling convention (see
 ``backward(g, y, *xs) -> (g * dy/dx1, ...)``, one gradient per input.
 ``vectorized=True`` marks rows whose plain arithmetic also works on numpy arrays;
 the others name their numpy forward (``array_forward``) for batch mode.
+``grad_backward=True`` marks rows whose backward also works on Values (second
+derivatives); the others name a backward written with ops (``*_grad_bwd``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from collections.abc import Callable
 import numpy as np
 
 from picograd import Op, hookimpl
+from picograd import ops as F
 
 from .losses import LOSSES
-from .nn_ops import NN_OPS
+from .nn_ops import NN_OPS, relu_slope, where
 from .reductions import REDUCTIONS
 
 # ---- arithmetic ----------------------------------------------------------------------
@@ -53,6 +56,17 @@ def _ieee_pow(a, b):
             return float(np.power(a, b))
 
 
+def pow_grad_bwd(g, y, a, b):
+    # pow_bwd with ops, so its slopes are differentiated too. ln a only where a > 0:
+    # elsewhere it is taken of 1 (a constant mask keeps a's slope there 0), and the
+    # exponent's gradient is 0 at a = 0 and NaN for a < 0 (and so are its slopes).
+    pos = where(a.data > 0.0, 1.0, 0.0)
+    nan = where(a.data < 0.0, math.nan, 0.0)
+    da = g * b * a ** (b - 1.0) if a.requires_grad else 0.0  # (a constant base may be 0)
+    db = g * y * (F.log(a * pos + (1.0 - pos)) + nan) if b.requires_grad else 0.0
+    return da, db
+
+
 def pow_array_fwd(a, b):
     return np.power(a, b)
 
@@ -73,26 +87,26 @@ def div_fwd(a: float, b: float) -> float:
 
 ARITHMETIC = [
     Op("add", operator.add, lambda g, y, a, b: (g, g), arity=2, vectorized=True,
-       samples=[(1.5, -2.0)], derivative=("1", "1"),
-       doc="a + b"),
+       grad_backward=True, samples=[(1.5, -2.0)], derivative=("1", "1"),
+                                                  doc="a + b"),
     Op("sub", operator.sub, lambda g, y, a, b: (g, -g), arity=2, vectorized=True,
-       samples=[(1.5, -2.0)], derivative=("1", "-1"),
-       doc="a - b"),
+       grad_backward=True, samples=[(1.5, -2.0)], derivative=("1", "-1"),
+                                                  doc="a - b"),
     Op("mul", operator.mul, lambda g, y, a, b: (g * b, g * a), arity=2, vectorized=True,
-       samples=[(1.5, -2.0)], derivative=("b", "a"),
-       doc="a * b"),
+       grad_backward=True, samples=[(1.5, -2.0)], derivative=("b", "a"),
+                                                  doc="a * b"),
     Op("div", div_fwd, lambda g, y, a, b: (g / b, -g * y / b),  # d(a/b)/db = -a/b^2
        arity=2, array_forward=operator.truediv,
-       array_backward=lambda g, y, a, b: (g / b, -g * y / b),
+       array_backward=lambda g, y, a, b: (g / b, -g * y / b), grad_backward=True,
        samples=[(1.5, -2.0), (-3.0, 0.5)], derivative=("1 / b", "-a / b**2"),
-       doc="a / b"),
+                                           doc="a / b"),
     Op("pow", pow_fwd, pow_bwd, arity=2, array_forward=pow_array_fwd,
-       array_backward=pow_array_bwd,
+       array_backward=pow_array_bwd, grad_backward=pow_grad_bwd,
        samples=[(1.5, 2.0), (2.0, -1.5), (0.7, 0.5)], derivative=("b * a**(b-1)", "a**b * log(a)"),
-       doc="a ** b"),
-    Op("neg", operator.neg, lambda g, y, x: (-g,), vectorized=True, samples=[(1.5,)],
-       derivative="-1",
-       doc="-x"),
+                                                      doc="a ** b"),
+    Op("neg", operator.neg, lambda g, y, x: (-g,), vectorized=True, grad_backward=True,
+       samples=[(1.5,)], derivative="-1",
+                         doc="-x"),
 ]
 
 
@@ -136,22 +150,29 @@ def exp_bwd(g, y, x):
     return (g * y,)  # d/dx e^x = e^x, which forward already computed
 
 
+def abs_grad_bwd(g, y, x):
+    sign = _sign(x.data) if x.data.__class__ is float else np.sign(x.data)
+    return (g * sign,)  # the sign is a step: its own slope is 0
+
+
 MATH = [
     Op("exp", exp_fwd, exp_bwd, array_forward=np.exp, array_backward=exp_bwd,
-       samples=[(0.5,), (-2.0,)], derivative="e**x",
-       doc="e ** x"),
+       grad_backward=True, samples=[(0.5,), (-2.0,)], derivative="e**x",
+                                                      doc="e ** x"),
     Op("log", log_fwd, lambda g, y, x: (g / x,), array_forward=np.log,
-       array_backward=lambda g, y, x: (g / x,), samples=[(0.5,), (3.0,)],
-       derivative="1 / x",
-       doc="natural logarithm, x > 0"),
+       array_backward=lambda g, y, x: (g / x,), grad_backward=True,
+       samples=[(0.5,), (3.0,)], derivative="1 / x",
+                                 doc="natural logarithm, x > 0"),
+    # NOTE: with Values, the slope at 0 is 0.5 / 0: an error (create_graph), not inf.
     Op("sqrt", sqrt_fwd, sqrt_bwd, array_forward=np.sqrt,
-       array_backward=lambda g, y, x: (g * 0.5 / y,), samples=[(0.5,), (4.0,)],
+       array_backward=lambda g, y, x: (g * 0.5 / y,),
+       grad_backward=lambda g, y, x: (g * 0.5 / y,), samples=[(0.5,), (4.0,)],
        derivative="1 / (2 * sqrt(x))",
        doc="square root, x >= 0"),
     Op("abs", abs, abs_bwd, array_forward=np.abs,
-       array_backward=lambda g, y, x: (g * np.sign(x),), samples=[(1.5,), (-0.5,)],
-       derivative="sign(x)",
-       doc="|x|"),
+       array_backward=lambda g, y, x: (g * np.sign(x),), grad_backward=abs_grad_bwd,
+       samples=[(1.5,), (-0.5,)], derivative="sign(x)",
+                                  doc="|x|"),
 ]
 
 
@@ -193,15 +214,17 @@ def sigmoid_bwd(g, y, x):
 ACTIVATIONS = [
     Op("relu", relu_fwd, relu_bwd, kind="activation",
        array_forward=lambda x: np.maximum(x, 0.0), array_backward=relu_array_bwd,
+       grad_backward=lambda g, y, x: (g * relu_slope(y.data),),  # a step: slope 0
        samples=[(1.5,), (-0.5,)], derivative="1 if x > 0 else 0",
-       doc="max(x, 0)"),
+                                  doc="max(x, 0)"),
     Op("tanh", math.tanh, tanh_bwd, kind="activation", array_forward=np.tanh,
-       array_backward=tanh_bwd, samples=[(0.5,), (-1.2,)], derivative="1 - y**2",
+       array_backward=tanh_bwd, grad_backward=True, samples=[(0.5,), (-1.2,)],
+       derivative="1 - y**2",
        doc="hyperbolic tangent"),
     Op("sigmoid", sigmoid_fwd, sigmoid_bwd, kind="activation",
-       array_forward=sigmoid_array_fwd, array_backward=sigmoid_bwd,
+       array_forward=sigmoid_array_fwd, array_backward=sigmoid_bwd, grad_backward=True,
        samples=[(0.5,), (-3.0,)], derivative="y * (1 - y)",
-       doc="1 / (1 + e ** -x)"),
+                                  doc="1 / (1 + e ** -x)"),
 ]
 
 

@@ -13,6 +13,9 @@ import math
 import numpy as np
 
 from picograd import Op
+from picograd import ops as F
+
+from .nn_ops import relu_slope
 
 # ---- hinge: the SVM max-margin loss of micrograd's demo, targets in {-1, +1} ----------
 
@@ -26,6 +29,11 @@ def hinge_bwd(g, y, s, t):
     if y > 0.0:
         return -g * t, -g * s
     return (0.0, 0.0) if y == y else (y, y)  # at NaN, NaN
+
+
+def hinge_grad_bwd(g, y, s, t):
+    on = relu_slope(y.data)  # 1 on the sloped side, 0 on the flat side (NaN at NaN)
+    return -g * t * on, -g * s * on
 
 
 def hinge_array_bwd(g, y, s, t):
@@ -44,6 +52,11 @@ def logistic_bwd(g, y, s, t):
     # d/dz softplus(z) = sigmoid(z), written as 1 - e^(-y) so no exp can overflow
     sig = -math.expm1(-y)
     return (-g * t * sig, -g * s * sig)
+
+
+def logistic_grad_bwd(g, y, s, t):
+    sig = F.sigmoid(-t * s)  # 1 - e^(-y), written with ops
+    return -g * t * sig, -g * s * sig
 
 
 def logistic_array_fwd(s, t):
@@ -67,6 +80,10 @@ def bce_fwd(p: float, t: float) -> float:
 def bce_bwd(g, y, p, t):
     # d/dp = (p - t) / (p (1 - p));  d/dt = log(1 - p) - log(p)
     return (g * (p - t) / (p * (1.0 - p)), g * (math.log1p(-p) - math.log(p)))
+
+
+def bce_grad_bwd(g, y, p, t):
+    return g * (p - t) / (p * (1.0 - p)), g * (F.log(1.0 - p) - F.log(p))  # on Values
 
 
 def bce_array_fwd(p, t):
@@ -93,20 +110,22 @@ def mse_fwd(s, t):
 LOSSES: list[Op] = [
     Op("hinge", hinge_fwd, hinge_bwd, kind="loss", arity=2,
        array_forward=lambda s, t: np.maximum(0.0, 1.0 - t * s), array_backward=hinge_array_bwd,
+       grad_backward=hinge_grad_bwd,
        samples=[(0.3, 1.0), (0.5, -1.0), (2.0, 1.0)],
        derivative=("-t if t*s < 1 else 0", "-s if t*s < 1 else 0"),
-       doc="max(0, 1 - t*s), t in {-1, +1}"),
+                                                      doc="max(0, 1 - t*s), t in {-1, +1}"),
     Op("logistic", logistic_fwd, logistic_bwd, kind="loss", arity=2,
        array_forward=logistic_array_fwd, array_backward=logistic_array_bwd,
+       grad_backward=logistic_grad_bwd,
        samples=[(0.3, 1.0), (-2.0, 1.0), (1.5, -1.0)],
        derivative=("-t * sigmoid(-t*s)", "-s * sigmoid(-t*s)"),
-       doc="log(1 + e^(-t*s)), t in {-1, +1}"),
+                                                       doc="log(1 + e^(-t*s)), t in {-1, +1}"),
     Op("bce", bce_fwd, bce_bwd, kind="loss", arity=2,
-       array_forward=bce_array_fwd, array_backward=bce_array_bwd,
+       array_forward=bce_array_fwd, array_backward=bce_array_bwd, grad_backward=bce_grad_bwd,
        samples=[(0.3, 1.0), (0.8, 0.0), (0.6, 0.25)],
        derivative=("(p - t) / (p * (1 - p))", "log(1 - p) - log(p)"),
        doc="-(t log p + (1-t) log(1-p)), p in (0, 1), t in [0, 1]"),
-    Op("mse", mse_fwd, mse_bwd, kind="loss", arity=2, vectorized=True,
+    Op("mse", mse_fwd, mse_bwd, kind="loss", arity=2, vectorized=True, grad_backward=True,
        samples=[(0.3, 1.0), (-1.5, 0.5)], derivative=("2 * (s - t)", "-2 * (s - t)"),
-       doc="(s - t)^2"),
+                                          doc="(s - t)^2"),
 ]

@@ -22,6 +22,7 @@ from operator import mul
 import numpy as np
 
 from picograd import Op
+from picograd import ops as F
 
 
 def _split(wx: tuple) -> int:
@@ -44,6 +45,21 @@ def _through_relu(g, y):
     return g * np.sign(y)  # y >= 0 after relu, so sign(y) is the slope
 
 
+def relu_slope(y):
+    """relu's slope at its output y, a float or an array: 1 where y > 0, 0 at the kink
+    and below, NaN at NaN. A backward on Values multiplies by it as a constant: the
+    slope of a step is 0."""
+    if y.__class__ is float:
+        return 1.0 if y > 0.0 else (0.0 if y == y else y)
+    return np.where(y > 0.0, 1.0, 0.0 * y)
+
+
+def where(condition, a, b):
+    """numpy's where, but a float for floats: a constant for a backward on Values."""
+    r = np.where(condition, a, b)
+    return float(r) if r.ndim == 0 else r
+
+
 def weighted_sum_fwd(b, *wx, relu=False):
     n = _split(wx)
     y = sum(map(mul, wx[:n], wx[n:]), b)  # b + w1 x1 + ... + wn xn, left to right
@@ -55,6 +71,13 @@ def weighted_sum_bwd(g, y, b, *wx, relu=False):
     if relu:
         g = _through_relu(g, y)
     return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])  # 1, then x_i, then w_i
+
+
+def weighted_sum_grad_bwd(g, y, b, *wx, relu=False):
+    n = _split(wx)
+    if relu:
+        g = g * relu_slope(y.data)
+    return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])  # on Values
 
 
 # Batch mode: the weights are floats shared by the batch and the inputs are arrays
@@ -166,6 +189,25 @@ def dense_bwd(g, y, *pbx, nout=1, relu=False):
     return (*gA.ravel().tolist(), g @ A[:, :nin])  # floats in parameter order, then dL/dX
 
 
+def dense_grad_bwd(g, y, *pbx, nout=1, relu=False):
+    # dense_bwd on Values, with ops: dL/dX = G @ W is itself a dense layer (weights W.T,
+    # no bias) on G; dL/dw_ji and dL/db_j are sums over the batch of G's column j
+    # times X's column i (or 1).
+    nin, X = _layout(tuple(p.data for p in pbx), nout), pbx[-1]
+    if relu:
+        g = g * relu_slope(y.data)
+    if np.ndim(X.data) < 2:
+        return g * X, g, g * pbx[0]  # one neuron, one input
+    W = [pbx[j * (nin + 1):j * (nin + 1) + nin] for j in range(nout)]
+    transposed = [p for i in range(nin) for p in (*[W[j][i] for j in range(nout)], 0.0)]
+    gX = F.dense(*transposed, g, nout=nin)
+    Gj = [F.column(g, index=j) for j in range(nout)]
+    Xi = [F.column(X, index=i) for i in range(nin)]
+    grads = [F.sum(Gj[j] * Xi[i]) if i < nin else F.sum(Gj[j])
+             for j in range(nout) for i in range(nin + 1)]
+    return (*grads, gX)
+
+
 # column(M, index=j) = M[:, j]: output j of a layer for every row, as the batch Value
 # (batch,) that losses take. dL/dM is g in column j and 0 elsewhere. A float, or a 1-D
 # batch of them, is a row of one: column 0 is itself.
@@ -180,6 +222,34 @@ def column_array_fwd(M, index=0):
     return M[:, index] if np.ndim(M) == 2 else column_fwd(M, index)  # 1-D: rows of one
 
 
+def column_grad_bwd(g, y, M, index=0):
+    if np.ndim(M.data) != 2:
+        return (g,)
+    zeros = np.zeros(M.shape[0])
+    if M.shape[1] == 1:  # (batch, 1): g beside zeros, times the weights (1, 0): exactly g
+        return (F.dense(1.0, 0.0, 0.0, F.columns(g, zeros), nout=1),)
+    return (F.columns(*[g if j == index else zeros for j in range(M.shape[1])]),)
+
+
+# columns(c_1, ..., c_m) = the batch of rows (batch, m) whose column j is c_j: the
+# inverse of column, and each other's backward. One input is a row of one: itself.
+
+def columns_fwd(*cs):
+    if len(cs) == 1:
+        return cs[0]
+    if any(np.ndim(c) != 1 for c in cs):
+        raise ValueError("columns stacks batch Values of shape (batch,) side by side")
+    return np.stack(np.broadcast_arrays(*cs), axis=1)
+
+
+def columns_bwd(g, y, *cs):
+    return tuple(g[:, j] if np.ndim(g) == 2 else g for j in range(len(cs)))
+
+
+def columns_grad_bwd(g, y, *cs):
+    return tuple(F.column(g, index=j) for j in range(len(cs)))
+
+
 def column_array_bwd(g, y, M, index=0):
     if np.ndim(M) != 2:
         return (g,)
@@ -192,17 +262,22 @@ def column_array_bwd(g, y, M, index=0):
 NN_OPS = [
     Op("weighted_sum", weighted_sum_fwd, weighted_sum_bwd, arity=None,
        array_forward=weighted_sum_array_fwd, array_backward=weighted_sum_array_bwd,
+       grad_backward=weighted_sum_grad_bwd,
        attrs={"relu": False}, samples=[(0.1, 0.5, -1.2, 0.3, 2.0), (-0.4, 1.5, 0.7, -2.0, 0.6)],
        derivative="1 for b, x_i for w_i, w_i for x_i",
        doc="b + w1*x1 + ... + wn*xn: a neuron's sum as one node (inputs b, w..., x...);"
            " relu=True applies relu in the same node"),
-    Op("dense", dense_fwd, dense_bwd, arity=None, vectorized=True,
+    Op("dense", dense_fwd, dense_bwd, arity=None, vectorized=True, grad_backward=dense_grad_bwd,
        attrs={"nout": 1, "relu": False}, samples=[(0.7, 0.1, -1.3), (-0.4, 0.3, 0.9)],
        derivative="x for a weight, 1 for a bias, W for X",
        doc="a layer on a batch of rows X (batch, n): X @ W.T + b as one node (inputs:"
            " each neuron's weights then bias, then X)"),
     Op("column", column_fwd, lambda g, y, M, index=0: (g,), array_forward=column_array_fwd,
-       array_backward=column_array_bwd, attrs={"index": 0}, samples=[(1.5,), (-0.5,)],
+       array_backward=column_array_bwd, grad_backward=column_grad_bwd, attrs={"index": 0},
+       samples=[(1.5,), (-0.5,)],
        derivative="1 in column index, 0 elsewhere",
        doc="column `index` of a batch of rows (batch, m) -> (batch,); a float is itself"),
+    Op("columns", columns_fwd, columns_bwd, arity=None, vectorized=True,
+       grad_backward=columns_grad_bwd, samples=[(1.5,), (-0.5,)], derivative="1",
+       doc="batch Values (batch,) side by side as a batch of rows (batch, m); column's inverse"),
 ]

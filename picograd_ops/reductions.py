@@ -26,6 +26,14 @@ def mean_array_bwd(g, y, x):
     return (np.full(np.shape(x), g / np.size(x)),)  # every entry counts 1/n
 
 
+def sum_grad_bwd(g, y, x):
+    return (g if x.data.__class__ is float else g * np.ones(x.shape),)  # on Values
+
+
+def mean_grad_bwd(g, y, x):
+    return (g if x.data.__class__ is float else g * np.full(x.shape, 1.0 / np.size(x.data)),)
+
+
 def sumsq_fwd(*xs):
     return sum(x * x for x in xs)  # left to right, as 0 + x1 x1 + x2 x2 + ...
 
@@ -40,15 +48,15 @@ def sumsq_array_fwd(*xs):
 
 REDUCTIONS = [
     Op("sum", lambda x: x, lambda g, y, x: (g,), array_forward=lambda x: float(np.sum(x)),
-       array_backward=sum_array_bwd, samples=[(1.5,), (-0.5,)],
+       array_backward=sum_array_bwd, grad_backward=sum_grad_bwd, samples=[(1.5,), (-0.5,)],
        derivative="1",
        doc="sum of every entry of a batch (a float: itself)"),
     Op("mean", lambda x: x, lambda g, y, x: (g,), array_forward=lambda x: float(np.mean(x)),
-       array_backward=mean_array_bwd, samples=[(1.5,), (-0.5,)],
+       array_backward=mean_array_bwd, grad_backward=mean_grad_bwd, samples=[(1.5,), (-0.5,)],
        derivative="1 / n",
        doc="mean of every entry of a batch (a float: itself)"),
     Op("sumsq", sumsq_fwd, sumsq_bwd, arity=None, array_forward=sumsq_array_fwd,
-       array_backward=sumsq_bwd, samples=[(1.5, -0.5, 2.0), (0.3, 0.7, -1.1)],
+       array_backward=sumsq_bwd, grad_backward=True, samples=[(1.5, -0.5, 2.0), (0.3, 0.7, -1.1)],
        derivative="2 * x_i",
        doc="sum of the squares of every entry of every input (L2 of the parameters)"),
 ]

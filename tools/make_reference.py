@@ -4,7 +4,10 @@
     python tools/make_reference.py
 
 For every expression and MLP in tests/reference_cases.py, PyTorch (float64) computes
-the output and the gradient of every input or weight; tests/test_reference.py then
+the output and the gradient of every input or weight, and second derivatives with
+``torch.autograd.grad(..., create_graph=True)``: each expression's Hessian, and for each
+MLP the gradient penalty ||d loss / d inputs||^2 and its gradient with respect to every
+weight (inputs: every sample's features); tests/test_reference.py then
 checks picograd against the file on every run, with no torch needed. The losses
 and the fused neuron are written here from their formulas in torch's own functions,
 so nothing of picograd's is reused. Rerun this only when the cases change.
@@ -91,6 +94,40 @@ def mlp(nin, nouts, activation, loss, samples, targets, seed: int) -> dict:
             "scores": scores.tolist(), "value": value.item(), "grads": grads}
 
 
+def hessian(fn, inputs: list[float]) -> dict:
+    xs = [torch.tensor(x, requires_grad=True) for x in inputs]
+    first = torch.autograd.grad(fn(TorchOps, *xs), xs, create_graph=True)
+    rows = []
+    for g in first:
+        if not g.requires_grad:  # linear in every input: its derivatives are 0
+            rows.append([0.0] * len(xs))
+            continue
+        row = torch.autograd.grad(g, xs, allow_unused=True, retain_graph=True)
+        rows.append([0.0 if h is None else h.item() for h in row])
+    return {"inputs": inputs, "grads": [g.item() for g in first], "hessian": rows}
+
+
+def penalty(nin, nouts, activation, loss, samples, targets, weights: list[float]) -> dict:
+    act = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[activation]
+    sizes, flat, layers = [nin, *nouts], torch.tensor(weights, requires_grad=True), []
+    k = 0
+    for i, nout in enumerate(nouts):  # the weights in parameters() order, as in mlp()
+        block = flat[k:k + nout * (sizes[i] + 1)].reshape(nout, sizes[i] + 1)
+        layers.append((block[:, :-1], block[:, -1]))
+        k += nout * (sizes[i] + 1)
+    X = torch.tensor(samples, requires_grad=True)
+    h = X
+    for i, (w, b) in enumerate(layers):
+        h = h @ w.T + b
+        if i < len(layers) - 1:
+            h = act(h)
+    value = getattr(TorchOps, loss)(h[:, 0], torch.tensor(targets)).mean()
+    (gx,) = torch.autograd.grad(value, X, create_graph=True)
+    pen = (gx * gx).sum()
+    (gw,) = torch.autograd.grad(pen, flat)
+    return {"value": pen.item(), "grads": gw.tolist()}
+
+
 def main() -> None:
     data = {
         "format": "picograd-reference",
@@ -99,6 +136,11 @@ def main() -> None:
         "expressions": {name: expression(fn, inputs)
                         for name, (fn, inputs) in EXPRESSIONS.items()},
         "mlps": {name: mlp(*spec, seed=k) for k, (name, spec) in enumerate(MLPS.items())},
+    }
+    data["second"] = {
+        "expressions": {name: hessian(fn, inputs) for name, (fn, inputs) in EXPRESSIONS.items()},
+        "penalties": {name: penalty(*MLPS[name], weights=case["weights"])
+                      for name, case in data["mlps"].items()},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     tmp = OUT.with_suffix(".tmp")

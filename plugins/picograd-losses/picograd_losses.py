@@ -3,6 +3,7 @@
 Like picograd's built-in losses, each is a per-sample ``loss(score, target)``
 except the cross-entropy, which takes any number of logits and the target class as
 an attribute. squared_hinge is written only with other ops, so it needs no backward.
+Each ``*_grad_bwd`` is its backward written with ops, for second derivatives.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ def huber_bwd(g, y, s, t, delta=1.0):
     r = s - t
     d = g * r if abs(r) <= delta else g * delta * math.copysign(1.0, r)  # clipped residual
     return d, -d
+
+
+def huber_grad_bwd(g, y, s, t, delta=1.0):
+    r = s - t
+    near = np.where(np.abs(r.data) <= delta, 1.0, 0.0)  # constants: steps have slope 0
+    far = (1.0 - near) * np.copysign(1.0, r.data)
+    d = g * r * _number(near) + g * delta * _number(far)
+    return d, -d
+
+
+def _number(x):
+    return float(x) if np.ndim(x) == 0 else x  # a float stays a float
 
 
 def np_huber_fwd(s, t, delta=1.0):
@@ -59,6 +72,12 @@ def xent_bwd(g, y, *z, target=0):
     return tuple(g * (math.exp(zi - lse) - (i == k)) for i, zi in enumerate(z))
 
 
+def xent_grad_bwd(g, y, *z, target=0):
+    k = _target(len(z), target)
+    lse = y + z[k]
+    return tuple(g * (ops.exp(zi - lse) - (i == k)) for i, zi in enumerate(z))
+
+
 def np_xent_fwd(*z, target=0):
     k = _target(len(z), target)
     z = np.stack(np.broadcast_arrays(*z))  # one row per logit
@@ -80,12 +99,13 @@ def squared_hinge(s, t):
 
 OPS = [
     Op("huber", huber_fwd, huber_bwd, kind="loss", arity=2, attrs={"delta": 1.0},
-       array_forward=np_huber_fwd, array_backward=np_huber_bwd,
+       array_forward=np_huber_fwd, array_backward=np_huber_bwd, grad_backward=huber_grad_bwd,
        samples=[(0.3, 1.0), (2.5, -0.5), (-1.0, 0.2)],
        derivative=("clip(s - t, -delta, delta)", "-clip(s - t, -delta, delta)"),
        doc="0.5 r^2 if |r| <= delta else delta (|r| - delta/2), r = s - t"),
     Op("softmax_cross_entropy", xent_fwd, xent_bwd, kind="loss", arity=None,
        attrs={"target": 0}, array_forward=np_xent_fwd, array_backward=np_xent_bwd,
+       grad_backward=xent_grad_bwd,
        samples=[(0.5, -1.0, 2.0), (1.5, 0.3, -0.7)],
        derivative="softmax(z)_i - (1 if i == target else 0)",
        doc="-log softmax(logits)[target]; any number of logits, target class attribute"),

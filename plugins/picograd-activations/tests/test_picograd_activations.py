@@ -23,8 +23,26 @@ def test_plugin_is_discovered():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_op_passes_the_checker(name):
-    check_op(name)
-    assert picograd.active_registry().get(name).kind == "activation"
+    results = check_op(name)
+    second = [r for r in results if r.check == "second derivatives"]
+    assert second and not second[0].detail.startswith("not supported")
+    expected = "op" if name == "erf" else "activation"  # erf is gelu's helper
+    assert picograd.active_registry().get(name).kind == expected
+
+
+def test_second_derivatives_at_known_points():
+    # gelu'' = phi(x) (2 - x^2); softplus'' = s (1 - s); elu'' = alpha e^x below 0
+    phi = math.exp(-0.5) / math.sqrt(2.0 * math.pi)
+    for name, x, expected, attrs in [
+        ("gelu", 1.0, phi * (2.0 - 1.0), {}),
+        ("softplus", 0.0, 0.25, {}),
+        ("elu", -1.0, 2.0 * math.exp(-1.0), {"alpha": 2.0}),
+        ("leaky_relu", -1.0, 0.0, {"slope": 0.1}),
+        ("erf", 0.5, -4.0 * 0.5 * math.exp(-0.25) / math.sqrt(math.pi), {}),
+    ]:
+        v = Value(x)
+        (d1,) = picograd.grad(getattr(v, name)(**attrs), v, create_graph=True)
+        assert picograd.grad(d1, v)[0] == pytest.approx(expected, rel=1e-12), name
 
 
 def test_values_at_known_points():
