@@ -60,14 +60,15 @@ def quiet(fn: Callable) -> Callable:
 def checked(array_fn: Callable, scalar_fn: Callable) -> Callable:
     """A numpy forward that follows the scalar op's policy.
 
-    Where its result is finite everywhere, nothing can have gone wrong. Elsewhere
-    (inf or NaN: an overflow, log(-1), 1/0, NaN / 0) the scalar op judges those
-    entries, and raises its own error for the first it rejects.
+    Where its inputs and its result are finite everywhere, nothing can have gone
+    wrong. Elsewhere (inf or NaN: an overflow, log(-1), 1/0, NaN / 0, or an inf or
+    NaN operand, as in (-0.5) ** inf = 0) the scalar op judges those entries, and
+    raises its own error for the first it rejects.
     """
     def judged(*args: Any) -> Any:
         with np.errstate(all="ignore"):
             y = array_fn(*args)
-        if np.all(np.isfinite(y)):
+        if np.all(np.isfinite(y)) and all(np.all(np.isfinite(a)) for a in args):
             return y
         try:
             shape = np.broadcast_shapes(*[np.shape(a) for a in args])
@@ -77,6 +78,8 @@ def checked(array_fn: Callable, scalar_fn: Callable) -> Callable:
             elementwise(scalar_fn)(*args)
             return y
         bad = ~np.isfinite(y)
+        for a in args:
+            bad = bad | ~np.isfinite(a)
         picked = [np.broadcast_to(a, shape)[bad] for a in args]
         elementwise(scalar_fn, where=np.argwhere(bad), shape=shape)(*picked)
         return y
@@ -122,7 +125,7 @@ def elementwise(fn: Callable, many: bool = False, where: Any = None,
         results, failed = [], []
         for i, row in enumerate(rows):
             try:
-                results.append(fn(*row))
+                results.append(fn(*row) if many else _number(fn(*row)))
             except Exception as e:
                 failed.append((i, e))
         if failed:
@@ -133,6 +136,13 @@ def elementwise(fn: Callable, many: bool = False, where: Any = None,
         return tuple(np.array(c, dtype=float).reshape(arrays[0].shape) for c in columns)
 
     return lifted
+
+
+def _number(y: Any) -> Any:
+    """A forward's result for one entry, if it is a real number (as ``apply.output``)."""
+    if y.__class__ is float or isinstance(y, (int, float, np.integer, np.floating)):
+        return y
+    raise TypeError(f"forward returned {type(y).__name__} {y!r}, not a number")
 
 
 def _entry_error(failed: list, rows: list, shape: tuple, skip: int, where: Any,

@@ -109,6 +109,11 @@ def sqrt_bwd(g, y, x):
     return (g * 0.5 / y if y != 0.0 else g * math.inf,)
 
 
+def sqrt_array_bwd(g, y, x):
+    # NOTE: |y|, as sqrt(-0.0) is -0.0: the slope there is +inf, as on a float
+    return (g * 0.5 / np.abs(y),)
+
+
 def abs_bwd(g, y, x):
     return (g * _sign(x),)
 
@@ -137,7 +142,7 @@ MATH = [
        array_backward=lambda g, y, x: (g / x,), samples=[(0.5,), (3.0,)],
        doc="natural logarithm, x > 0"),
     Op("sqrt", sqrt_fwd, sqrt_bwd, array_forward=np.sqrt,
-       array_backward=lambda g, y, x: (g * 0.5 / y,), samples=[(0.5,), (4.0,)],
+       array_backward=sqrt_array_bwd, samples=[(0.5,), (4.0,)],
        doc="square root, x >= 0"),
     Op("abs", abs, abs_bwd, array_forward=np.abs,
        array_backward=lambda g, y, x: (g * np.sign(x),), samples=[(1.5,), (-0.5,)],
