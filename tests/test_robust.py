@@ -414,3 +414,20 @@ def test_prefer_a_provider_that_does_not_provide_the_op_raises_at_once(registry)
     with pytest.raises(ValueError, match="'add' is not provided by 'no-such-dist'"):
         picograd.prefer("add", "no-such-dist")
     assert (Value(1.0) + 2.0).data == 3.0  # and the op still works
+
+
+# ---- Hypothesis budgets come from profiles (tests/conftest.py) ---------------------------------
+
+def test_hypothesis_profiles_set_the_budgets_and_no_module_hard_codes_one():
+    import os
+    import re
+
+    from hypothesis import settings
+
+    default, long = settings.get_profile("default"), settings.get_profile("long")
+    assert long.max_examples == 10 * default.max_examples
+    assert settings.get_profile("ci").derandomize
+    wanted = os.environ.get("HYPOTHESIS_PROFILE", "default")
+    assert settings.default.max_examples == settings.get_profile(wanted).max_examples
+    for module in Path(__file__).parent.glob("test_*.py"):  # a fixed count blocks "long"
+        assert not re.search(r"max_examples\s*=\s*\d", module.read_text()), module.name
