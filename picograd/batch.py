@@ -24,12 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import add_note
+from .errors import OpError, add_note
 from .op import Op
 
 
-def array_functions(op: Op, attrs: dict[str, Any]) -> tuple[Callable, Callable | None]:
-    """The (forward, backward) that run ``op`` with ``attrs`` on numpy arrays."""
+def array_functions(op: Op, attrs: dict[str, Any],
+                    provider: str = "") -> tuple[Callable, Callable | None]:
+    """The (forward, backward) that run ``op`` (from ``provider``) with ``attrs`` on
+    numpy arrays."""
     def fix(fn: Callable) -> Callable:
         return (lambda *xs: fn(*xs, **attrs)) if attrs else fn
 
@@ -42,7 +44,7 @@ def array_functions(op: Op, attrs: dict[str, Any]) -> tuple[Callable, Callable |
         fwd = checked(fix(op.array_forward), forward)
         bwd = None if op.array_backward is None else quiet(fix(op.array_backward))
     else:
-        fwd, bwd = elementwise(forward), None
+        fwd, bwd = elementwise(forward, of=(op.name, provider)), None
     if bwd is None and backward is not None:
         bwd = elementwise(backward, many=True)
     return fwd, (None if bwd is None else reduced(bwd))
@@ -112,12 +114,13 @@ def unbroadcast(g: Any, x: Any) -> Any:
 
 
 def elementwise(fn: Callable, many: bool = False, where: Any = None,
-                shape: tuple | None = None) -> Callable:
+                shape: tuple | None = None, of: tuple[str, str] | None = None) -> Callable:
     """Lift a scalar function to numpy arrays, one entry at a time (broadcasting).
 
     An entry the scalar function rejects raises its exception, told where it was
     (``where``/``shape`` name the entries' positions when they were picked out of a
-    larger array) and how many entries fail.
+    larger array) and how many entries fail. With ``of`` (the op's name and provider),
+    ``fn`` is that op's forward, and a result that is not a number is an OpError.
     """
     def lifted(*args: Any) -> Any:
         arrays = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in args])
@@ -125,7 +128,7 @@ def elementwise(fn: Callable, many: bool = False, where: Any = None,
         results, failed = [], []
         for i, row in enumerate(rows):
             try:
-                results.append(fn(*row) if many else _number(fn(*row)))
+                results.append(fn(*row) if of is None else _number(fn(*row), *of))
             except Exception as e:
                 failed.append((i, e))
         if failed:
@@ -138,11 +141,12 @@ def elementwise(fn: Callable, many: bool = False, where: Any = None,
     return lifted
 
 
-def _number(y: Any) -> Any:
+def _number(y: Any, op: str, provider: str) -> Any:
     """A forward's result for one entry, if it is a real number (as ``apply.output``)."""
     if y.__class__ is float or isinstance(y, (int, float, np.integer, np.floating)):
         return y
-    raise TypeError(f"forward returned {type(y).__name__} {y!r}, not a number")
+    raise OpError(f"forward of op '{op}' ({provider}) returned {type(y).__name__} {y!r}, "
+                  "not a number", op, provider)
 
 
 def _entry_error(failed: list, rows: list, shape: tuple, skip: int, where: Any,

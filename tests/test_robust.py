@@ -209,9 +209,9 @@ def test_a_forward_returning_a_non_number_fails_at_that_op(registry, bad, batch)
     failure = op_failure(caught.value)
     assert failure is not None
     assert (failure.op, failure.provider) == ("bad", "in-process plugin 'bad-ops'")
-    assert f"returned {type(bad).__name__}" in str(caught.value)
-    if not batch:
-        assert isinstance(caught.value, OpError)
+    assert isinstance(caught.value, OpError)
+    assert f"forward of op 'bad' (in-process plugin 'bad-ops') returned {type(bad).__name__}" \
+        in str(caught.value)
 
 
 # ---- the checker --------------------------------------------------------------------------
