@@ -326,13 +326,15 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = None) -> MLP:
         raise bad(f"not valid JSON ({e}); the file may be truncated or not a model") from e
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise bad(f"not a picograd model file (expected \"format\": \"{FORMAT}\")")
-    version = doc.get("version")
+    version: Any = doc.get("version")
     if not _is_int(version) or version < 1:
         raise bad(f"bad format version {version!r}")
     if version > FORMAT_VERSION:
         raise bad(f"format version {version} is newer than this picograd reads "
                   f"({FORMAT_VERSION}); upgrade picograd")
-    nin, nouts, activation = doc.get("nin"), doc.get("nouts"), doc.get("activation")
+    nin: Any = doc.get("nin")
+    nouts: Any = doc.get("nouts")
+    activation: Any = doc.get("activation")
     if not _is_int(nin) or nin < 1:
         raise bad(f"'nin' must be a positive int, got {nin!r}")
     if not isinstance(nouts, list) or not nouts or not all(_is_int(n) and n > 0 for n in nouts):
