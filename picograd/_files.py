@@ -52,6 +52,8 @@ def write_atomically(path: str | os.PathLike, data: bytes | str) -> None:
             break
         except FileExistsError:
             continue
+        except OSError as e:
+            raise _named(e, shown, " (creating a file beside it)") from None
     else:
         raise FileExistsError(errno.EEXIST, "no free temporary file name next to it", shown)
     try:
@@ -61,7 +63,10 @@ def write_atomically(path: str | os.PathLike, data: bytes | str) -> None:
             os.fsync(f.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as e:
+            raise _named(e, shown) from None
     except BaseException:
         try:
             os.unlink(tmp)
@@ -69,6 +74,13 @@ def write_atomically(path: str | os.PathLike, data: bytes | str) -> None:
             pass
         raise
     _sync_directory(directory)
+
+
+def _named(e: OSError, shown: str, how: str = "") -> OSError:
+    """``e`` naming the path asked for, not the temporary file's."""
+    if e.errno is None:
+        return e
+    return type(e)(e.errno, f"{e.strerror}{how}", shown)
 
 
 def _existing_mode(target: str, shown: str) -> int | None:

@@ -134,3 +134,13 @@ def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
             assert sorted(os.listdir(tmp_path)) == sorted([busy, "model.json"])
         finally:
             alive.kill()
+
+
+def test_errors_name_the_path_asked_for_not_the_temporary_file(tmp_path):
+    with pytest.raises(FileNotFoundError) as caught:
+        write_atomically(tmp_path / "missing" / "model.json", "new")
+    assert caught.value.filename == str(tmp_path / "missing" / "model.json")
+    too_long = tmp_path / ("m" * 256)
+    with pytest.raises(OSError, match="too long") as caught:
+        write_atomically(too_long, "new")
+    assert caught.value.filename == str(too_long) and os.listdir(tmp_path) == []
