@@ -153,6 +153,15 @@ def test_nan_and_inf_operands_raise_in_a_batch_as_on_a_float(registry, make, exc
     assert "at entry [0]" in " ".join(batch_error.value.__notes__)
 
 
+def test_finite_entries_whose_sum_overflows_are_not_mistaken_for_infinities(registry):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = _batch(1e308, 1e308, -1e308).tanh()  # (the entries' sum overflows)
+        z = _batch(-1e308, -1e308, 0.0).exp()
+    assert y.data.tolist() == [1.0, 1.0, -1.0]
+    assert z.data.tolist() == [0.0, 0.0, 1.0]
+
+
 @pytest.mark.parametrize("make, expected", [
     (lambda: _batch(1e308, 1.0) + _batch(1e308, 1.0), [math.inf, 2.0]),
     (lambda: _batch(-1e308, 1.0) - _batch(1e308, 1.0), [-math.inf, 0.0]),
