@@ -19,17 +19,20 @@ op's error, naming the entry; never numpy's silent NaN.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .errors import add_note
+from .errors import OpError, add_note
 from .op import Op
 
 
-def array_functions(op: Op, attrs: dict[str, Any]) -> tuple[Callable, Callable | None]:
-    """The (forward, backward) that run ``op`` with ``attrs`` on numpy arrays."""
+def array_functions(op: Op, attrs: dict[str, Any],
+                    provider: str = "") -> tuple[Callable, Callable | None]:
+    """The (forward, backward) that run ``op`` (from ``provider``) with ``attrs`` on
+    numpy arrays."""
     def fix(fn: Callable) -> Callable:
         return (lambda *xs: fn(*xs, **attrs)) if attrs else fn
 
@@ -42,7 +45,7 @@ def array_functions(op: Op, attrs: dict[str, Any]) -> tuple[Callable, Callable |
         fwd = checked(fix(op.array_forward), forward)
         bwd = None if op.array_backward is None else quiet(fix(op.array_backward))
     else:
-        fwd, bwd = elementwise(forward), None
+        fwd, bwd = elementwise(forward, of=(op.name, provider)), None
     if bwd is None and backward is not None:
         bwd = elementwise(backward, many=True)
     return fwd, (None if bwd is None else reduced(bwd))
@@ -60,14 +63,16 @@ def quiet(fn: Callable) -> Callable:
 def checked(array_fn: Callable, scalar_fn: Callable) -> Callable:
     """A numpy forward that follows the scalar op's policy.
 
-    Where its result is finite everywhere, nothing can have gone wrong. Elsewhere
-    (inf or NaN: an overflow, log(-1), 1/0, NaN / 0) the scalar op judges those
-    entries, and raises its own error for the first it rejects.
+    Where its inputs and its result are finite everywhere, nothing can have gone
+    wrong. Elsewhere (inf or NaN: an overflow, log(-1), 1/0, NaN / 0, or an inf or
+    NaN operand, as in (-0.5) ** inf = 0) the scalar op judges those entries, and
+    raises its own error for the first it rejects.
     """
     def judged(*args: Any) -> Any:
         with np.errstate(all="ignore"):
             y = array_fn(*args)
-        if np.all(np.isfinite(y)):
+            finite = _all_finite(y, args)
+        if finite:
             return y
         try:
             shape = np.broadcast_shapes(*[np.shape(a) for a in args])
@@ -77,11 +82,26 @@ def checked(array_fn: Callable, scalar_fn: Callable) -> Callable:
             elementwise(scalar_fn)(*args)
             return y
         bad = ~np.isfinite(y)
+        for a in args:
+            bad = bad | ~np.isfinite(a)
         picked = [np.broadcast_to(a, shape)[bad] for a in args]
         elementwise(scalar_fn, where=np.argwhere(bad), shape=shape)(*picked)
         return y
 
     return judged
+
+
+def _all_finite(y: Any, args: tuple) -> bool:
+    """Whether every entry of ``y`` and ``args`` is finite, by one sum of them all (an
+    inf or NaN anywhere makes it inf or NaN; a sum that overflows only costs a search)."""
+    try:
+        return math.isfinite(sum([_sum(a) for a in args], _sum(y)))
+    except TypeError:  # not numbers: apply.output names the op that returned them
+        return True
+
+
+def _sum(x: Any) -> Any:
+    return x.sum() if isinstance(x, np.ndarray) else x
 
 
 def reduced(backward: Callable) -> Callable:
@@ -109,12 +129,13 @@ def unbroadcast(g: Any, x: Any) -> Any:
 
 
 def elementwise(fn: Callable, many: bool = False, where: Any = None,
-                shape: tuple | None = None) -> Callable:
+                shape: tuple | None = None, of: tuple[str, str] | None = None) -> Callable:
     """Lift a scalar function to numpy arrays, one entry at a time (broadcasting).
 
     An entry the scalar function rejects raises its exception, told where it was
     (``where``/``shape`` name the entries' positions when they were picked out of a
-    larger array) and how many entries fail.
+    larger array) and how many entries fail. With ``of`` (the op's name and provider),
+    ``fn`` is that op's forward, and a result that is not a number is an OpError.
     """
     def lifted(*args: Any) -> Any:
         arrays = np.broadcast_arrays(*[np.asarray(a, dtype=float) for a in args])
@@ -122,7 +143,7 @@ def elementwise(fn: Callable, many: bool = False, where: Any = None,
         results, failed = [], []
         for i, row in enumerate(rows):
             try:
-                results.append(fn(*row))
+                results.append(fn(*row) if of is None else _number(fn(*row), *of))
             except Exception as e:
                 failed.append((i, e))
         if failed:
@@ -133,6 +154,14 @@ def elementwise(fn: Callable, many: bool = False, where: Any = None,
         return tuple(np.array(c, dtype=float).reshape(arrays[0].shape) for c in columns)
 
     return lifted
+
+
+def _number(y: Any, op: str, provider: str) -> Any:
+    """A forward's result for one entry, if it is a real number (as ``apply.output``)."""
+    if y.__class__ is float or isinstance(y, (int, float, np.integer, np.floating)):
+        return y
+    raise OpError(f"forward of op '{op}' ({provider}) returned {type(y).__name__} {y!r}, "
+                  "not a number", op, provider)
 
 
 def _entry_error(failed: list, rows: list, shape: tuple, skip: int, where: Any,

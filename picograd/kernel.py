@@ -100,7 +100,7 @@ class BoundOp:
         if cached is None:
             from .batch import array_functions  # numpy: only once a batch is seen
 
-            forward, backward = array_functions(self.op, dict(self.attrs))
+            forward, backward = array_functions(self.op, dict(self.attrs), self.provider)
             cached = BoundOp(self.op, self.provider, self.attrs, forward, backward, True)
             self._variants["arrays"] = cached
         return cached

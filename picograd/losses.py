@@ -2,7 +2,7 @@
 
     data_loss = losses.hinge(scores, ys)            # mean of max(0, 1 - y*s)
     data_loss = losses.get("logistic")(scores, ys)  # any registered loss, by name
-    data_loss = losses.huber(scores, ys)            # a plugin's loss, once installed
+    data_loss = losses.huber(scores, ys, delta=0.5) # a plugin's loss and its attribute
     total = data_loss + 1e-4 * losses.l2(model.parameters())
 
 Each loss is a registered op of kind "loss" (``picograd_ops/losses.py``, or a
@@ -29,7 +29,8 @@ def names() -> list[str]:
 
 
 def get(name: str) -> Callable[..., Value]:
-    """The loss registered as ``name``, as a function ``(scores, targets) -> Value``."""
+    """The loss registered as ``name``, as a function ``(scores, targets, **attrs) ->
+    Value``; ``attrs`` are the loss's attributes (huber's ``delta``)."""
     op = active_registry().ops.get(name) if isinstance(name, str) else None
     if op is None or op.kind != "loss":
         raise ValueError(f"unknown loss {name!r}; available losses: {', '.join(names())}")

@@ -21,9 +21,9 @@ import json
 import math
 import os
 import random
+import stat
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from . import ops
@@ -228,8 +228,8 @@ class MLP(Module):
         save(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> MLP:
-        return load(path)
+    def load(cls, path: str | os.PathLike, *, max_bytes: int | None = None) -> MLP:
+        return load(path, max_bytes=max_bytes)
 
 
 def _is_batch(x: Any) -> bool:
@@ -289,13 +289,35 @@ def save(model: MLP, path: str | os.PathLike) -> None:
                              "any previous file is unchanged") from e
 
 
-def load(path: str | os.PathLike) -> MLP:
-    """Read a model written by ``save``; a malformed or mismatched file is a ModelFileError."""
+# A model file's size limit, checked before reading it. Loading takes ~250 bytes of
+# memory per weight; a saved weight takes ~20 bytes of JSON, but a hand-written "0,"
+# only 2, so 16 MiB (800,000 saved weights, ~200 MB loaded) can ask for ~2 GB.
+# Raise it with load(path, max_bytes=...) or the variable.
+MAX_MODEL_BYTES = 16 * 2**20
+MAX_MODEL_BYTES_VAR = "PICOGRAD_MAX_MODEL_BYTES"
+
+
+def load(path: str | os.PathLike, *, max_bytes: int | None = None) -> MLP:
+    """Read a model written by ``save``; a malformed or mismatched file is a ModelFileError.
+
+    A file larger than ``max_bytes`` (default: $PICOGRAD_MAX_MODEL_BYTES, else
+    ``MAX_MODEL_BYTES``, 16 MiB) is refused before it is read.
+    """
     def bad(problem: str) -> ModelFileError:
         return ModelFileError(path, problem)
 
+    limit = _size_limit(max_bytes, bad)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        st = os.stat(path)  # before reading anything (a FIFO would block open())
+        if not stat.S_ISREG(st.st_mode):
+            raise bad("cannot read the model file (not a regular file)")
+        if st.st_size > limit:
+            raise bad(_too_large(st.st_size, limit))
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)  # (the file may have grown since)
+        if len(raw) > limit:
+            raise bad(_too_large(len(raw), limit))
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise bad(f"cannot read the model file ({e})") from e
     try:
@@ -304,13 +326,15 @@ def load(path: str | os.PathLike) -> MLP:
         raise bad(f"not valid JSON ({e}); the file may be truncated or not a model") from e
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise bad(f"not a picograd model file (expected \"format\": \"{FORMAT}\")")
-    version = doc.get("version")
+    version: Any = doc.get("version")
     if not _is_int(version) or version < 1:
         raise bad(f"bad format version {version!r}")
     if version > FORMAT_VERSION:
         raise bad(f"format version {version} is newer than this picograd reads "
                   f"({FORMAT_VERSION}); upgrade picograd")
-    nin, nouts, activation = doc.get("nin"), doc.get("nouts"), doc.get("activation")
+    nin: Any = doc.get("nin")
+    nouts: Any = doc.get("nouts")
+    activation: Any = doc.get("activation")
     if not _is_int(nin) or nin < 1:
         raise bad(f"'nin' must be a positive int, got {nin!r}")
     if not isinstance(nouts, list) or not nouts or not all(_is_int(n) and n > 0 for n in nouts):
@@ -342,6 +366,27 @@ def load(path: str | os.PathLike) -> MLP:
     for p, number in zip(model.parameters(), numbers, strict=True):
         p.data = number
     return model
+
+
+def _size_limit(max_bytes: int | None, bad: Any) -> int:
+    if max_bytes is None:
+        text = os.environ.get(MAX_MODEL_BYTES_VAR, "").strip()
+        if not text:
+            return MAX_MODEL_BYTES
+        try:
+            max_bytes = int(text)
+        except ValueError:
+            raise bad(f"{MAX_MODEL_BYTES_VAR}={text!r} is not a whole number of bytes") \
+                from None
+    if not _is_int(max_bytes) or max_bytes < 1:
+        raise bad(f"max_bytes must be a positive int, got {max_bytes!r}")
+    return max_bytes
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (f"the file is {size:,} bytes, more than the {limit:,} a model may have "
+            f"(loading may need up to ~100x that in memory); to load it anyway, pass "
+            f"max_bytes=... to MLP.load or set {MAX_MODEL_BYTES_VAR}")
 
 
 def _is_int(x: Any) -> bool:

@@ -69,20 +69,22 @@ TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 @dataclass
 class Env:
-    """The PICOGRAD_* variables, parsed; ``problems`` lists what could not be understood."""
+    """The PICOGRAD_* variables, parsed; ``problems`` lists what could not be understood
+    (errors in strict mode), ``notices`` what is only ever a warning."""
 
     strict: bool = False
     allow: set[str] | None = None  # None: every plugin
     block: set[str] = field(default_factory=set)
     prefer: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
 
 def parse_env(environ: Mapping[str, str]) -> Env:
     env = Env()
     strict = environ.get("PICOGRAD_STRICT", "").strip().lower()
-    if strict not in TRUE + FALSE:
-        env.problems.append(f"PICOGRAD_STRICT={strict!r} is not one of 1/true/yes/on or "
+    if strict not in TRUE + FALSE:  # a warning: strict mode should not fail on itself
+        env.notices.append(f"PICOGRAD_STRICT={strict!r} is not one of 1/true/yes/on or "
                             "0/false/no/off; strict mode is on")
     env.strict = strict not in FALSE
     allow = environ.get("PICOGRAD_PLUGINS")

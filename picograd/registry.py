@@ -116,6 +116,8 @@ class Registry:
 
     def _load_all(self) -> None:
         env = parse_env(self._environ)
+        for notice in env.notices:
+            warnings.warn(notice, PluginWarning, stacklevel=4)
         for problem in env.problems:
             self._warn(PluginError(problem))
         self._preferred.update(env.prefer)

@@ -155,6 +155,12 @@ def _check_derivative(op: BoundOp) -> str:
     return "" if op.op.derivative else "none: explore shows the numbers only"
 
 
+def _backward(op: BoundOp) -> Callable[..., Any]:
+    if op.backward is None:  # (composite ops are checked through the engine only)
+        raise GradcheckError(f"op '{op.name}' is composite: it has no backward to call")
+    return op.backward
+
+
 def _check_forward(op: BoundOp, samples: list[tuple]) -> str:
     for xs in samples:
         y1, y2 = op.forward(*xs), op.forward(*xs)
@@ -169,7 +175,7 @@ def _check_forward(op: BoundOp, samples: list[tuple]) -> str:
 
 def _check_gradient_count(op: BoundOp, samples: list[tuple]) -> None:
     for xs in samples:
-        grads = op.backward(1.0, op.forward(*xs), *xs)
+        grads = _backward(op)(1.0, op.forward(*xs), *xs)
         if not isinstance(grads, tuple) or len(grads) != len(xs):
             got = f"{len(grads)}" if isinstance(grads, tuple) else f"a {type(grads).__name__}"
             raise GradcheckError(
@@ -225,12 +231,12 @@ def _check_batch_of(op: BoundOp, samples: list[tuple]) -> str:
     ys = arrays.forward(*columns)
     if np.ndim(ys) == 0 and len(samples) > 1:  # one number for the batch: a reduction
         return _check_reduction(op, samples, columns)
-    grads = arrays.backward(np.ones(len(samples)), ys, *columns)
+    grads = _backward(arrays)(np.ones(len(samples)), ys, *columns)
     for k, xs in enumerate(samples):
         y = op.forward(*xs)
         if not _close(float(np.asarray(ys)[k]), y, 1e-12, 1e-9):
             raise GradcheckError(f"array forward{xs} gives {np.asarray(ys)[k]!r}, scalar {y!r}")
-        scalar = op.backward(1.0, y, *xs)
+        scalar = _backward(op)(1.0, y, *xs)
         for i, (ga, gs) in enumerate(zip(grads, scalar)):
             if not _close(float(np.asarray(ga)[k]), float(gs), 1e-12, 1e-9):
                 raise GradcheckError(
@@ -252,7 +258,7 @@ def _check_reduction(op: BoundOp, samples: list[tuple], columns: list) -> str:
         if not _close(float(y1), y, 1e-12, 1e-9):
             raise GradcheckError(f"array forward of the batch {xs} gives {y1!r}, scalar {y!r}")
     y = arrays.forward(*columns)
-    grads = arrays.backward(1.0, y, *columns)
+    grads = _backward(arrays)(1.0, y, *columns)
     for i, column in enumerate(columns):
         for k in range(len(column)):
             def f(point: Sequence[float], i: int = i, k: int = k) -> float:

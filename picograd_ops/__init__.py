@@ -129,6 +129,11 @@ def sqrt_bwd(g, y, x):
     return (g * 0.5 / y if y != 0.0 else g * math.inf,)
 
 
+def sqrt_array_bwd(g, y, x):
+    # NOTE: |y|, as sqrt(-0.0) is -0.0: the slope there is +inf, as on a float
+    return (g * 0.5 / np.abs(y),)
+
+
 def abs_bwd(g, y, x):
     return (g * _sign(x),)
 
@@ -165,7 +170,7 @@ MATH = [
                                  doc="natural logarithm, x > 0"),
     # NOTE: with Values, the slope at 0 is 0.5 / 0: an error (create_graph), not inf.
     Op("sqrt", sqrt_fwd, sqrt_bwd, array_forward=np.sqrt,
-       array_backward=lambda g, y, x: (g * 0.5 / y,),
+       array_backward=sqrt_array_bwd,
        grad_backward=lambda g, y, x: (g * 0.5 / y,), samples=[(0.5,), (4.0,)],
        derivative="1 / (2 * sqrt(x))",
        doc="square root, x >= 0"),

@@ -139,6 +139,9 @@ def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
 
 def _layout(pbx: tuple, nout: int) -> int:
     """n, the inputs per row, checked against X's shape and the number of parameters."""
+    if isinstance(nout, bool) or not isinstance(nout, int) or nout < 1:
+        raise TypeError(f"dense: nout must be a positive int (the layer's neurons), "
+                        f"got {nout!r}")
     count, ndim = len(pbx) - 1, np.ndim(pbx[-1])
     if ndim == 2:
         nin = np.shape(pbx[-1])[1]
@@ -212,14 +215,21 @@ def dense_grad_bwd(g, y, *pbx, nout=1, relu=False):
 # (batch,) that losses take. dL/dM is g in column j and 0 elsewhere. A float, or a 1-D
 # batch of them, is a row of one: column 0 is itself.
 
+def _column(index):
+    # NOTE: an int only: numpy reads M[:, True] as a new axis and M[:, 1.0] as an error
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise TypeError(f"column: index must be an int (a column number), got {index!r}")
+    return index
+
+
 def column_fwd(M, index=0):
-    if index != 0:
+    if _column(index) != 0:
         raise IndexError(f"column {index} of a row of one (a float) does not exist")
     return M
 
 
 def column_array_fwd(M, index=0):
-    return M[:, index] if np.ndim(M) == 2 else column_fwd(M, index)  # 1-D: rows of one
+    return M[:, _column(index)] if np.ndim(M) == 2 else column_fwd(M, index)  # 1-D: rows of one
 
 
 def column_grad_bwd(g, y, M, index=0):

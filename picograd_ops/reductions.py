@@ -22,8 +22,14 @@ def sum_array_bwd(g, y, x):
     return (np.full(np.shape(x), g),)  # every entry counts once
 
 
+def mean_array_fwd(x):
+    if np.size(x) == 0:
+        raise ValueError("the mean of an empty batch is undefined (it has no entries)")
+    return float(np.mean(x))
+
+
 def mean_array_bwd(g, y, x):
-    return (np.full(np.shape(x), g / np.size(x)),)  # every entry counts 1/n
+    return (np.full(np.shape(x), g / max(np.size(x), 1)),)  # every entry counts 1/n
 
 
 def sum_grad_bwd(g, y, x):
@@ -51,7 +57,7 @@ REDUCTIONS = [
        array_backward=sum_array_bwd, grad_backward=sum_grad_bwd, samples=[(1.5,), (-0.5,)],
        derivative="1",
        doc="sum of every entry of a batch (a float: itself)"),
-    Op("mean", lambda x: x, lambda g, y, x: (g,), array_forward=lambda x: float(np.mean(x)),
+    Op("mean", lambda x: x, lambda g, y, x: (g,), array_forward=mean_array_fwd,
        array_backward=mean_array_bwd, grad_backward=mean_grad_bwd, samples=[(1.5,), (-0.5,)],
        derivative="1 / n",
        doc="mean of every entry of a batch (a float: itself)"),

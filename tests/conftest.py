@@ -13,8 +13,26 @@ import os
 import shutil
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from picograd import Registry, use_registry
+
+# Hypothesis budgets, chosen with HYPOTHESIS_PROFILE: "default" (what a plain pytest
+# run uses: seconds), "long" (ten times the examples, for a search before a release:
+# HYPOTHESIS_PROFILE=long python -m pytest tests/test_properties.py tests/test_fuzz.py
+# tests/test_expr.py) and "ci" (the default budget, derandomized: a failure in CI
+# reproduces on any machine). No deadline anywhere: the machine may be shared, and a
+# slow example is not a failure. Test modules set no example counts of their own
+# (test_fuzz.py takes half of the profile's, its examples being slower).
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+          HealthCheck.filter_too_much]
+settings.register_profile("default", max_examples=300, deadline=None,
+                          suppress_health_check=_QUIET)
+settings.register_profile("long", max_examples=3000, deadline=None,
+                          suppress_health_check=_QUIET)
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True,
+                          suppress_health_check=_QUIET)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # program -> how to install it (Debian first, as CI does)
 TOOLS = {

@@ -214,7 +214,7 @@ def test_parse_assignments():
 ALPHABET = "xy0123456789.+-*/()[]{}<>=!,:;'\"_ abcdefghijklmnopqrstuvwz@%^&|~\\\n\t"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # (budget: conftest.py)
 @given(st.text(alphabet=ALPHABET, max_size=60))
 def test_random_text_is_parsed_or_refused_cleanly(text):
     try:
@@ -228,7 +228,7 @@ TOKENS = ["x", "y", "2", "0.5", "+", "-", "*", "/", "**", "(", ")", "tanh(", "re
           "log(", "abs(", ","]
 
 
-@settings(max_examples=300, deadline=None,
+@settings(deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.lists(st.sampled_from(TOKENS), max_size=25))
 def test_random_token_soup_computes_or_fails_with_a_clear_error(registry, tokens):

@@ -27,7 +27,8 @@ from picograd import expr as E
 from picograd.errors import op_failure
 from picograd.nn import MLP, ModelFileError, load, save
 
-FUZZ = settings(max_examples=150, deadline=None,
+# half of the Hypothesis profile's budget (tests/conftest.py): these examples are slower
+FUZZ = settings(max_examples=max(1, settings.default.max_examples // 2), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 

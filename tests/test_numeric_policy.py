@@ -143,6 +143,8 @@ def test_sqrt_at_zero_has_an_infinite_slope(registry):
     assert g == -INF  # the upstream sign carries through: -1 * inf
     y, (g,) = grads(lambda x: x.sqrt() * 0.0, 0.0)
     assert math.isnan(g)  # 0 * inf, as IEEE and PyTorch; never a made-up 0
+    y, (g,) = grads(lambda x: x.sqrt(), -0.0)
+    assert same(y, -0.0) and g == INF  # sqrt(-0.0) = -0.0, and its slope is +inf too
 
 
 @row("pow-zero-fraction")
@@ -282,6 +284,10 @@ EDGES = [
     ("bce", (0.0, 1.0)), ("bce", (NAN, 1.0)), ("bce", (0.5, NAN)),
     ("hinge", (NAN, 1.0)), ("hinge", (1.0, NAN)), ("hinge", (NAN, -1.0)), ("hinge", (2.0, 1.0)),
     ("logistic", (NAN, 1.0)), ("logistic", (1.0, NAN)), ("mse", (NAN, 1.0)), ("mse", (1.0, NAN)),
+    # an infinite or NaN operand where the result is finite, or NaN: the scalar op judges
+    ("pow", (-0.5, INF)), ("pow", (-0.5, -INF)), ("pow", (-2.0, NAN)), ("pow", (0.5, INF)),
+    ("div", (INF, 0.0)), ("div", (INF, 2.0)), ("sqrt", (-0.0,)), ("add", (1e308, 1e308)),
+    ("sub", (-1e308, 1e308)), ("mul", (INF, 0.0)),
 ]
 
 
@@ -297,7 +303,7 @@ def outcome(name: str, xs: tuple, wrap) -> tuple:
             [float(v.grad if not hasattr(v.grad, "shape") else v.grad[0]) for v in vs])
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's own notes on inf and NaN
+@pytest.mark.filterwarnings("error")  # and numpy's RuntimeWarnings never leak out
 @pytest.mark.parametrize("name, xs", EDGES, ids=[f"{n}{x}" for n, x in EDGES])
 def test_batch_follows_the_same_policy(registry, name, xs):
     import numpy as np
@@ -311,7 +317,7 @@ def test_batch_follows_the_same_policy(registry, name, xs):
         assert all(same(b, s) for b, s in zip(batch[1], scalar[1])), (batch, scalar)
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("error")
 def test_batch_backward_seeds_ones_even_where_the_output_is_infinite(registry):
     import numpy as np
 
@@ -319,6 +325,19 @@ def test_batch_backward_seeds_ones_even_where_the_output_is_infinite(registry):
     y = x * 10.0  # [inf, 10]: the slope is 10 everywhere
     y.backward()
     assert list(x.grad) == [10.0, 10.0]
+
+
+@row("mean-empty")
+@pytest.mark.filterwarnings("error")
+def test_the_mean_of_an_empty_batch_is_a_clear_error(registry):
+    import numpy as np
+
+    clear_error(ValueError, lambda: Value(np.array([])).mean(), op="mean",
+                text="the mean of an empty batch is undefined", where=r"mean\(array\(0,\)\)")
+    empty = Value(np.array([]))
+    total = empty.sum()
+    total.backward()
+    assert total.data == 0.0 and empty.grad.shape == (0,)  # the sum of nothing is 0
 
 
 # ---- the table and the tests agree ---------------------------------------------------

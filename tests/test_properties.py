@@ -288,9 +288,10 @@ def _kinked(f: Callable, xs: list[float], i: int) -> bool:
     return fine > noise and fine > 0.3 * coarse
 
 
-# Example counts are bounded so the whole file runs in seconds; no deadline, because the
-# machine is shared and a slow example is not a failure.
-SETTINGS = settings(max_examples=300, deadline=None,
+# Example counts come from the Hypothesis profile (tests/conftest.py: seconds by default,
+# HYPOTHESIS_PROFILE=long for ten times more); no deadline, because the machine is shared
+# and a slow example is not a failure.
+SETTINGS = settings(deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 

@@ -25,7 +25,8 @@ def huber_fwd(s: float, t: float, delta: float = 1.0) -> float:
 
 def huber_bwd(g, y, s, t, delta=1.0):
     r = s - t
-    d = g * r if abs(r) <= delta else g * delta * math.copysign(1.0, r)  # clipped residual
+    # the clipped residual; a NaN residual stays NaN (as np.clip keeps it in batch mode)
+    d = g * r if abs(r) <= delta or r != r else g * delta * math.copysign(1.0, r)
     return d, -d
 
 
@@ -54,7 +55,9 @@ def np_huber_bwd(g, y, s, t, delta=1.0):
 # ---- softmax_cross_entropy: -log softmax(z)[target] over the logits z ----------------
 
 def _target(n: int, target: int) -> int:
-    if isinstance(target, bool) or not isinstance(target, int) or not -n <= target < n:
+    if isinstance(target, bool) or not isinstance(target, int):
+        raise TypeError(f"target class {target!r} must be an int (the index of a logit)")
+    if not -n <= target < n:
         raise IndexError(f"target class {target!r} is not one of the {n} logits")
     return target % n
 

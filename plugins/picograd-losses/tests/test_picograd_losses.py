@@ -69,6 +69,20 @@ def test_cross_entropy_names_a_bad_target():
         ops.softmax_cross_entropy(1.0, 2.0, target=3)
 
 
+def test_cross_entropy_target_must_be_an_int():
+    with pytest.raises(TypeError, match=r"(?s)target class 1.0 must be an int"):
+        ops.softmax_cross_entropy(1.0, 2.0, target=1.0)
+    assert ops.softmax_cross_entropy(1.0, 2.0, target=1).data == pytest.approx(
+        math.log(math.exp(1.0) + math.exp(2.0)) - 2.0)
+
+
+def test_huber_at_a_nan_residual_is_nan_with_nan_gradients():
+    s = Value(math.nan)
+    loss = ops.huber(s, 0.0)
+    loss.backward()
+    assert math.isnan(loss.data) and math.isnan(s.grad)
+
+
 def test_cross_entropy_in_batch_mode_matches_scalars():
     rows = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7], [-2.0, 0.0, 4.0]])
     logits = [Value(rows[:, j]) for j in range(3)]
