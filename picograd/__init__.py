@@ -1,6 +1,13 @@
 """picograd: a tiny scalar autograd engine whose ops are plugins."""
 
 from ._version import __version__
+from .active import (
+    active_registry,
+    prefer,
+    register_op,
+    register_plugin,
+    use_registry,
+)
 from .draw import draw_dot
 from .engine import Value, no_grad
 from .errors import OpConflictError, OpError, PluginError, PluginWarning, UnknownOpError
@@ -10,18 +17,8 @@ from .hookspecs import hookimpl
 from .kernel import BoundOp
 from .nn import MLP, Layer, Module, Neuron
 from .op import Op
-from .registry import PluginHandle, Registry, active_registry, register_op, use_registry
-
-
-def register_plugin(plugin: object, name: str | None = None) -> PluginHandle:
-    """Register a plugin object or module in-process; returns a handle (a context manager)."""
-    return active_registry().register_plugin(plugin, name)
-
-
-def prefer(op_name: str, provider: str) -> None:
-    """Choose which plugin (or distribution) provides an op name two plugins claim."""
-    active_registry().prefer(op_name, provider)
-
+from .plugins import PluginHandle
+from .registry import Registry
 
 __all__ = [
     "BoundOp",

@@ -173,8 +173,8 @@ def _check_call(node: ast.Call, depth: int, names: dict[str, None]) -> Apply:
 
 
 def _lookup(name: str) -> Any:
+    from .active import active_registry
     from .errors import PluginError
-    from .registry import active_registry
 
     if name.startswith("_"):
         raise ExprError(f"names starting with '_' are not allowed: {name!r}")
@@ -296,6 +296,6 @@ def _shown(name: str, quote: bool = True) -> str:
 
 
 def _op_names() -> set[str]:
-    from .registry import active_registry
+    from .active import active_registry
 
     return set(active_registry().ops)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import ops
+from .active import active_registry
 from .engine import Value
-from .registry import active_registry
 
 __all__ = ["bce", "get", "hinge", "l2", "logistic", "mean", "mse", "names"]
 

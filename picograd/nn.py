@@ -28,10 +28,10 @@ from typing import Any
 
 from . import ops
 from ._files import write_atomically
+from .active import active_registry
 from .engine import Value
 from .errors import OpConflictError, UnknownOpError
 from .plugins import conflict_message
-from .registry import active_registry
 
 FORMAT = "picograd-mlp"
 FORMAT_VERSION = 1

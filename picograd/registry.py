@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pluggy
@@ -55,6 +54,7 @@ class Registry:
         self._environ = os.environ if environ is None else environ
         self._builtins, self._entry_points = builtins, entry_points
         self._lock = threading.RLock()
+        self.active = False  # set by picograd.active: its table is picograd.ops
         self._reset()
 
     def _reset(self) -> None:
@@ -317,7 +317,7 @@ class Registry:
             if name not in self._shadowed:
                 self._warn(OpConflictError(shadow_message(name, table[name], rivals)))
         self._table, self._conflicts, self._shadowed = table, conflicts, shadowed
-        if _active is self:
+        if self.active:
             self._install()
 
     def _warn(self, error: PluginError) -> None:
@@ -375,75 +375,3 @@ class Registry:
         hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else \
             " (see `picograd ops`)"
         return UnknownOpError(f"no op named '{name}' is registered{hint}")
-
-
-# -- the active registry: the one picograd.ops and Value's operators use ----------------
-
-_active: Registry | None = None
-_active_lock = threading.Lock()
-
-
-def active_registry() -> Registry:
-    """The registry in use (created on first call, with builtins and entry points)."""
-    global _active
-    if _active is None:
-        with _active_lock:
-            if _active is None:
-                _active = Registry()
-    return _active
-
-
-def _loaded_active() -> Registry:
-    registry = active_registry()
-    registry.load()
-    return registry
-
-
-ops._active = _loaded_active  # picograd.ops loads the plugins on its first lookup
-
-
-def register_op(op: Op | None = None, /, *, override: bool = False, **fields: Any) -> Any:
-    """Register one op in the active registry at once: a one-op in-process plugin.
-
-        picograd.register_op(Op("cube", lambda x: x**3, lambda g, y, x: (3 * x * x * g,)))
-
-    returns a handle (``handle.unregister()``, or use it as a context manager). As a
-    decorator it takes the Op's other fields and makes the function the forward;
-    without ``backward`` the op is composite (the function receives Values):
-
-        @picograd.register_op(kind="activation")
-        def swish(x):
-            return x * x.sigmoid()
-
-    The function comes back unchanged, with ``swish.unregister()`` attached.
-    """
-    if op is not None:
-        if fields:
-            raise TypeError("register_op(Op(...)) takes no other fields; put them in the Op")
-        return active_registry().register_op(op, override=override)
-
-    def decorate(forward: Callable[..., Any]) -> Callable[..., Any]:
-        one = Op(**{"name": forward.__name__, **fields, "forward": forward})
-        handle = active_registry().register_op(one, override=override)
-        forward.unregister = handle.unregister  # type: ignore[attr-defined]
-        return forward
-
-    return decorate
-
-
-@contextmanager
-def use_registry(registry: Registry) -> Iterator[Registry]:
-    """Make ``registry`` the active one inside the block (tests, sandboxes)."""
-    global _active
-    previous = _active
-    _active = registry
-    try:
-        if not registry.load():
-            registry._install()
-        yield registry
-    finally:
-        _active = previous
-        if previous is not None and previous._loaded:
-            previous._install()
-        else:
-            ops._install({})

@@ -19,13 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .active import active_registry
 from .apply import op_function
 from .engine import Value
 from .grad import NoGradBackward, grad
 from .kernel import BoundOp
 from .op import Op
 from .plugins import derivative_problem
-from .registry import active_registry
 
 DEFAULT_SAMPLES = (0.7, -0.4, 1.3, -1.1)  # where an op without samples is checked
 

@@ -116,8 +116,8 @@ def load_registry() -> Any:
     """The active registry, loaded; its plugin warnings go to stderr as plain lines."""
     import warnings
 
+    from ..active import active_registry
     from ..errors import PluginError, PluginWarning
-    from ..registry import active_registry
 
     reg = active_registry()
     with warnings.catch_warnings(record=True) as caught:
