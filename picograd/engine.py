@@ -18,6 +18,8 @@ from __future__ import annotations
 import difflib
 import functools
 import itertools
+import math
+import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -241,7 +243,7 @@ class Value:
             self.grad = seed
             return
         topo, leaves = _topological_order(self)
-        reached = topo + list(leaves)
+        reached = topo + leaves
         before = [v._grad for v in reached]  # restored if anything fails
         v = self
         try:
@@ -249,10 +251,26 @@ class Value:
                 v._grad = 0.0  # an inner node's gradient is this call's alone
             self.grad = seed
             for v in topo:  # the chain rule, one node at a time, outputs first
-                if v.op is not None:
-                    _chain_rule(v)
-                else:  # a micrograd-style node: its own closure, if it was given one
+                op = v.op
+                if op is None:  # a micrograd-style node: its own closure, if it was given one
                     getattr(v, "_backward_fn", _nothing)()
+                    continue
+                g, y = v._grad, v._data
+                if op.arity == 2:  # most ops; spelled out, as this is the hottest code
+                    a, b = v._a, v._b
+                    x, z = a._data, b._data
+                    if g.__class__ is float and g == 0.0 and op.skips_zero and \
+                            _isfinite(y + x + z):
+                        continue  # see _chain_rule
+                    grads = op.backward(g, y, x, z)
+                    if grads.__class__ is not tuple or len(grads) != 2:
+                        raise _count_error(op, 2, grads)
+                    if a.requires_grad:
+                        a._grad += grads[0]
+                    if b.requires_grad:
+                        b._grad += grads[1]
+                else:
+                    _chain_rule(v)
         except BaseException as e:
             for node, g in zip(reached, before):
                 node._grad = g
@@ -270,13 +288,20 @@ def _nothing() -> None:
 
 
 def _chain_rule(v: Value) -> None:
-    """One node's step: each input gets v.grad * d(v)/d(input), added to its .grad."""
+    """One node's step: each input gets v.grad * d(v)/d(input), added to its .grad.
+
+    A node whose gradient is exactly 0 is skipped where that is provably the same
+    (finite floats, an op listed in ``kernel.ZERO_SKIPPING``): dead relus, and the
+    samples a hinge loss is already satisfied with, cost nothing.
+    """
     op: BoundOp = v.op  # type: ignore[assignment]  # (an op node: not None)
-    inputs = v._prev
-    backward: Callable[..., tuple] = op.backward  # type: ignore[assignment]
+    g, y, inputs = v._grad, v._data, v._prev
     if len(inputs) == 2:  # most ops; spelled out, as this is the engine's hottest code
         a, b = inputs
-        grads = backward(v._grad, v._data, a._data, b._data)
+        x, z = a._data, b._data
+        if g.__class__ is float and g == 0.0 and op.skips_zero and _isfinite(y + x + z):
+            return
+        grads = op.backward(g, y, x, z)  # type: ignore[misc]  # (an op node has one)
         if grads.__class__ is not tuple or len(grads) != 2:
             raise _count_error(op, 2, grads)
         if a.requires_grad:
@@ -284,12 +309,15 @@ def _chain_rule(v: Value) -> None:
         if b.requires_grad:
             b._grad += grads[1]
         return
-    grads = backward(v._grad, v._data, *[p._data for p in inputs])
-    if grads.__class__ is not tuple or len(grads) != len(inputs):
-        raise _count_error(op, len(inputs), grads)
-    for p, g in zip(inputs, grads):
+    xs = [p._data for p in inputs]
+    if g.__class__ is float and g == 0.0 and op.skips_zero and _isfinite(sum(xs, y)):
+        return
+    grads = op.backward(g, y, *xs)  # type: ignore[misc]
+    if grads.__class__ is not tuple or len(grads) != len(xs):
+        raise _count_error(op, len(xs), grads)
+    for p, gp in zip(inputs, grads):
         if p.requires_grad:
-            p._grad += g
+            p._grad += gp
 
 
 def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
@@ -298,25 +326,23 @@ def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
                    f"gradient(s), got {got}", op.name, op.provider)
 
 
-def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
+def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     """The nodes made from inputs that lead to ``root``, each before all of its inputs;
     and the leaves they reach."""
-    topo, seen, leaves = [root], {root}, set()
+    topo, leaves, seen = [root], [], {root}
     for v in topo:  # the list grows as we walk it: a breadth-first gather
         for p in v._prev:
-            if p._a is None:
-                leaves.add(p)
-            elif p not in seen:
+            if p not in seen:
                 seen.add(p)
-                topo.append(p)
+                (leaves if p._a is None else topo).append(p)
     # Every node is numbered after its inputs, so sorting by number, largest first,
     # puts each node before all of its inputs.
     topo.sort(key=_by_id, reverse=True)
     return topo, leaves
 
 
-def _by_id(v: Value) -> int:
-    return v._id
+_by_id = operator.attrgetter("_id")
+_isfinite = math.isfinite
 
 
 def _ones_like(data: Any) -> Any:
