@@ -10,6 +10,7 @@ constructor of op nodes. Nothing here runs pluggy, and nothing computes any math
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from .kernel import BoundOp
 _new = object.__new__
 _all_values = functools.partial(map, Value.__instancecheck__)  # one C call per input
 _all_floats = functools.partial(map, float.__instancecheck__)
+_data = operator.attrgetter("_data")
 
 
 def node(op: BoundOp, y: Any, a: Value, b: Value | None = None,
@@ -80,7 +82,7 @@ def apply(op: BoundOp, args: Sequence[Any], attrs: dict[str, Any]) -> Value:
         op = op.bind(attrs)
     inputs = args if all(_all_values(args)) else [
         a if isinstance(a, Value) else lift(a, op) for a in args]
-    xs = [p._data for p in inputs]
+    xs = list(map(_data, inputs))
     if not all(_all_floats(xs)):  # (a Value's data is a float or a numpy array)
         op = op.for_arrays()  # batch mode: some input holds a numpy array
     try:

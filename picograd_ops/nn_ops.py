@@ -46,7 +46,9 @@ def _through_relu(g, y):
 
 
 def weighted_sum_fwd(b, *wx, relu=False):
-    n = _split(wx)
+    n = len(wx) >> 1
+    if n + n != len(wx):
+        _split(wx)  # raises the error
     y = sum(map(mul, wx[:n], wx[n:]), b)  # b + w1 x1 + ... + wn xn, left to right
     return (0.0 if y <= 0.0 else y) if relu else y  # relu=True: the relu op's numbers
 
@@ -54,7 +56,7 @@ def weighted_sum_fwd(b, *wx, relu=False):
 def weighted_sum_bwd(g, y, b, *wx, relu=False):
     n = _split(wx)
     if relu:
-        g = _through_relu(g, y)
+        g = (g * (y > 0.0) if y == y else y) if y.__class__ is float else _through_relu(g, y)
     gs = repeat(g, n)  # (map and repeat: the products without a Python loop)
     return (g, *map(mul, gs, wx[n:]), *map(mul, repeat(g, n), wx[:n]))  # 1, x_i, w_i
 
