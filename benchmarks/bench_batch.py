@@ -298,6 +298,10 @@ def step_picograd(shape, X, y):
     from picograd.optim import SGD
 
     model = MLP(shape[0], shape[1:], seed=1)
+    for layer, nin in zip(model.layers, shape):  # weights in [-1, 1] / sqrt(nin), as the peers
+        for neuron in layer.neurons:
+            for w in neuron.w:
+                w.data /= nin ** 0.5
     opt = SGD(model.parameters(), lr=0.1)
     onehot = None if shape[-1] == 1 else np.eye(shape[-1])[y]
 

@@ -319,7 +319,8 @@ def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     and the leaves they reach."""
     topo, leaves, seen = [root], [], {root}  # type: ignore[var-annotated]
     for v in topo:  # the list grows as we walk it: a breadth-first gather
-        for p in v._prev:
+        op = v.op  # (a binary op's inputs are its slots _a and _b; see backward)
+        for p in (v._a, v._b) if op is not None and op.arity == 2 else v._prev:
             if p not in seen:
                 seen.add(p)
                 (leaves if p._a is None else topo).append(p)
