@@ -25,13 +25,15 @@ and the peak memory: the graph holds one minibatch, so memory does not grow with
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
 import time
 import tracemalloc
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy on one thread, as torch here
+import numpy as np  # noqa: E402
 
 STEPS, ALPHA = 100, 1e-4
 

@@ -316,14 +316,16 @@ def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
 
 def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     """The nodes made from inputs that lead to ``root``, each before all of its inputs;
-    and the leaves they reach."""
+    and the leaves they reach (a leaf once per use: cheaper than asking a set)."""
     topo, leaves, seen = [root], [], {root}  # type: ignore[var-annotated]
     for v in topo:  # the list grows as we walk it: a breadth-first gather
         op = v.op  # (a binary op's inputs are its slots _a and _b; see backward)
         for p in (v._a, v._b) if op is not None and op.arity == 2 else v._prev:
-            if p not in seen:
+            if p._a is None:
+                leaves.append(p)
+            elif p not in seen:
                 seen.add(p)
-                (leaves if p._a is None else topo).append(p)
+                topo.append(p)
     # Every node is numbered after its inputs, so sorting by number, largest first,
     # puts each node before all of its inputs.
     topo.sort(key=_by_id, reverse=True)
