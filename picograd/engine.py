@@ -317,10 +317,14 @@ def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
 def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     """The nodes made from inputs that lead to ``root``, each before all of its inputs;
     and the leaves they reach (a leaf once per use: cheaper than asking a set)."""
-    topo, leaves, seen = [root], [], {root}  # type: ignore[var-annotated]
+    topo: list[Value] = [root]
+    leaves: list[Value] = []
+    seen = {root}
     for v in topo:  # the list grows as we walk it: a breadth-first gather
         op = v.op  # (a binary op's inputs are its slots _a and _b; see backward)
-        for p in (v._a, v._b) if op is not None and op.arity == 2 else v._prev:
+        inputs: tuple[Value, ...] = (v._a, v._b) if op is not None and op.arity == 2 \
+            else v._prev  # type: ignore[assignment]
+        for p in inputs:
             if p._a is None:
                 leaves.append(p)
             elif p not in seen:
