@@ -316,7 +316,7 @@ def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
 
 def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     """The nodes made from inputs that lead to ``root``, each before all of its inputs;
-    and the leaves they reach (a leaf once per use: cheaper than asking a set)."""
+    and the leaves they reach."""
     topo: list[Value] = [root]
     leaves: list[Value] = []
     seen = {root}
@@ -325,11 +325,9 @@ def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
         inputs: tuple[Value, ...] = (v._a, v._b) if op is not None and op.arity == 2 \
             else v._prev  # type: ignore[assignment]
         for p in inputs:
-            if p._a is None:
-                leaves.append(p)
-            elif p not in seen:
+            if p not in seen:
                 seen.add(p)
-                topo.append(p)
+                (leaves if p._a is None else topo).append(p)
     # Every node is numbered after its inputs, so sorting by number, largest first,
     # puts each node before all of its inputs.
     topo.sort(key=_by_id, reverse=True)
