@@ -14,6 +14,10 @@ matrix code, as their users write it (torch on one thread, its fastest here). A 
 that is not installed is skipped.
 Times are the best of ``--repeat`` runs (the machine is shared: run it twice).
 
+``--sweep`` times one training step of each shape (demo 2-16-16-1 and wide 2-64-64-1
+with hinge + L2 on moons, 784-128-10 with softmax cross-entropy on random pixels) at
+batch sizes 1 to 10,000, for picograd, a hand-written numpy floor, torch and autograd.
+
 ``--scale N`` trains on N moons samples in minibatches instead and reports the time
 and the peak memory: the graph holds one minibatch, so memory does not grow with N.
 """
@@ -21,13 +25,15 @@ and the peak memory: the graph holds one minibatch, so memory does not grow with
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
 import time
 import tracemalloc
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # numpy on one thread, as torch here
+import numpy as np  # noqa: E402
 
 STEPS, ALPHA = 100, 1e-4
 
@@ -233,6 +239,173 @@ def scale(args: argparse.Namespace) -> None:
           f"(the data itself: {X.nbytes / 2**20:.1f} MiB); process peak RSS {rss:.0f} MiB")
 
 
+# ---- the sweep: one training step, every shape, batch sizes 1..10,000 -----------------
+#
+# Each engine trains its own copy of a shape for one SGD step (forward, backward,
+# update) per timing; the best of --repeat steps after one warm-up step is printed.
+
+SHAPES = {"demo": [2, 16, 16, 1], "wide": [2, 64, 64, 1], "mnist": [784, 128, 10]}
+
+
+def sweep_data(shape: list[int], n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """moons with labels in {-1, +1} for one output; else random pixels and classes."""
+    if shape[-1] == 1:
+        return moons(max(n, 2), seed)[0][:n], moons(max(n, 2), seed)[1][:n]
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.0, 1.0, (n, shape[0])), rng.integers(0, shape[-1], n)
+
+
+def sweep_weights(shape: list[int], seed: int = 1) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+    for nin, nout in zip(shape[:-1], shape[1:]):
+        out += [rng.uniform(-1, 1, (nin, nout)) / np.sqrt(nin), np.zeros(nout)]
+    return out
+
+
+def step_floor(shape, X, y):
+    """numpy, forward and backward written by hand: the floor."""
+    params = sweep_weights(shape)
+
+    def step(lr=0.1):
+        hs = [X]
+        for i in range(0, len(params), 2):
+            h = hs[-1] @ params[i] + params[i + 1]
+            hs.append(np.maximum(h, 0.0) if i < len(params) - 2 else h)
+        out, n = hs[-1], len(X)
+        if shape[-1] == 1:  # hinge + L2
+            margin = 1.0 - y * out[:, 0]
+            g = np.where(margin > 0.0, -y / n, 0.0)[:, None]
+        else:  # softmax cross-entropy
+            e = np.exp(out - out.max(axis=1, keepdims=True))
+            g = e / e.sum(axis=1, keepdims=True)
+            g[np.arange(n), y] -= 1.0
+            g /= n
+        for i in range(len(params) - 2, -1, -2):
+            gW, gb = hs[i // 2].T @ g, g.sum(axis=0)
+            if i:
+                g = (g @ params[i].T) * (hs[i // 2] > 0.0)
+            if shape[-1] == 1:
+                gW += 2 * ALPHA * params[i]
+                gb += 2 * ALPHA * params[i + 1]
+            params[i] -= lr * gW
+            params[i + 1] -= lr * gb
+
+    return step
+
+
+def step_picograd(shape, X, y):
+    from picograd import losses, ops
+    from picograd.nn import MLP
+    from picograd.optim import SGD
+
+    model = MLP(shape[0], shape[1:], seed=1)
+    for layer, nin in zip(model.layers, shape):  # weights in [-1, 1] / sqrt(nin), as the peers
+        for neuron in layer.neurons:
+            for w in neuron.w:
+                w.data /= nin ** 0.5
+    opt = SGD(model.parameters(), lr=0.1)
+    onehot = None if shape[-1] == 1 else np.eye(shape[-1])[y]
+
+    def step():
+        out = model(X)
+        if onehot is None:
+            loss = losses.hinge(out, y) + ALPHA * losses.l2(model.parameters())
+        else:  # softmax cross-entropy from built-in ops: log sum e^z - z_target
+            exps = [z.exp() for z in out]
+            picked = sum((z * onehot[:, j] for j, z in enumerate(out[1:], 1)),
+                         out[0] * onehot[:, 0])
+            loss = ops.mean(sum(exps[1:], exps[0]).log() - picked)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def step_torch(shape, X, y):
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(1)
+    layers: list = []
+    for i, (nin, nout) in enumerate(zip(shape[:-1], shape[1:])):
+        layers += [torch.nn.Linear(nin, nout)] + ([torch.nn.ReLU()] if i < len(shape) - 2 else [])
+    model = torch.nn.Sequential(*layers).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    Xt, yt = torch.tensor(X), torch.tensor(y)
+
+    def step():
+        out = model(Xt)
+        if shape[-1] == 1:
+            loss = torch.relu(1.0 - yt * out[:, 0]).mean()
+            loss = loss + ALPHA * sum((p * p).sum() for p in model.parameters())
+        else:
+            loss = torch.nn.functional.cross_entropy(out, yt)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def step_autograd(shape, X, y):
+    import autograd.numpy as anp
+    from autograd import grad
+
+    onehot = None if shape[-1] == 1 else np.eye(shape[-1])[y]
+
+    def loss(params):
+        h = X
+        for i in range(0, len(params), 2):
+            h = anp.dot(h, params[i]) + params[i + 1]
+            if i < len(params) - 2:
+                h = anp.maximum(h, 0.0)
+        if onehot is None:
+            return anp.mean(anp.maximum(0.0, 1.0 - y * h[:, 0])) + \
+                ALPHA * sum(anp.sum(p * p) for p in params)
+        m = anp.max(h, axis=1, keepdims=True)
+        lse = anp.log(anp.sum(anp.exp(h - m), axis=1)) + m[:, 0]
+        return anp.mean(lse - anp.sum(h * onehot, axis=1))
+
+    dloss = grad(loss)
+    state = [sweep_weights(shape)]
+
+    def step():
+        state[0] = [p - 0.1 * g for p, g in zip(state[0], dloss(state[0]))]
+
+    return step
+
+
+def sweep(args: argparse.Namespace) -> None:
+    engines = [("picograd", step_picograd, None), ("numpy floor", step_floor, None),
+               ("torch 1 thread", step_torch, "torch"), ("autograd", step_autograd, "autograd")]
+    engines = [e for e in engines if e[2] is None or available(e[2])]
+    sizes = [int(n) for n in args.sizes.split(",")]
+    print(f"one SGD step (forward, backward, update), ms, best of {args.repeat}; float64")
+    print(f"{'shape':<6} {'batch':>6} " + " ".join(f"{name:>15}" for name, _, _ in engines) +
+          "  picograd/floor  picograd/torch")
+    for shape_name in args.shapes.split(","):
+        shape = SHAPES[shape_name]
+        for n in sizes:
+            X, y = sweep_data(shape, n)
+            times = {}
+            for name, make, _ in engines:
+                step = make(shape, X, y)
+                step()  # warm up
+                best = float("inf")
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    step()
+                    best = min(best, time.perf_counter() - t0)
+                times[name] = best * 1e3
+            ratios = f"{times['picograd'] / times['numpy floor']:>15.1f}x"
+            if "torch 1 thread" in times:
+                ratios += f" {times['picograd'] / times['torch 1 thread']:>14.2f}x"
+            print(f"{shape_name:<6} {n:>6} " +
+                  " ".join(f"{times[name]:>15.3f}" for name, _, _ in engines) + ratios)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -243,8 +416,16 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=0, help="train on this many samples")
     parser.add_argument("--batch-size", type=int, default=1000, help="0: the whole data set")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--sweep", action="store_true",
+                        help="one step per shape and batch size, beside the numpy floor, "
+                        "torch and autograd")
+    parser.add_argument("--shapes", default="demo,wide,mnist", help="for --sweep: "
+                        + ", ".join(f"{k} {'-'.join(map(str, v))}" for k, v in SHAPES.items()))
+    parser.add_argument("--sizes", default="1,10,100,1000,10000", help="for --sweep")
     args = parser.parse_args()
-    if args.scale:
+    if args.sweep:
+        sweep(args)
+    elif args.scale:
         scale(args)
     else:
         compare(args)

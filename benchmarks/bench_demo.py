@@ -9,8 +9,10 @@ Each row is the best of its repeats (micrograd, at seconds per step, runs once b
 Before timing, the gradients of both engines at the same weights are compared.
 
 Rows: micrograd; picograd (fused neurons: one weighted_sum node each, the default);
-picograd unfused (a node per multiply and add, like micrograd's graph); and picograd in
-batch mode (one graph over all samples, numpy-valued Values) for reference.
+picograd unfused (a node per multiply and add, like micrograd's graph); picograd in
+batch mode (one graph over all samples, numpy-valued Values) for reference; and, for
+scale, a minimal graph engine written here (slots nodes, a node per neuron, a tape,
+no plugins or checks) and the floor: the MLP's forward and backward written by hand.
 micrograd comes from PyPI (``pip install .[bench]``).
 """
 
@@ -20,6 +22,7 @@ import argparse
 import gc
 import random
 import time
+from operator import mul
 
 SEED = 1337
 
@@ -79,6 +82,136 @@ def picograd_train(model, X, y, steps, batch=False):
     return history.loss[-1]
 
 
+# ---- a minimal graph engine (no plugins, no checks), for scale --------------------------
+#
+# What an engine needs at the least: slots nodes, one node per neuron that saves its
+# partial derivatives, and a tape (the nodes in creation order) that backward runs in
+# reverse instead of sorting. No op table, no plugins, no error handling, not thread-safe.
+
+class MiniNode:
+    __slots__ = ("data", "grad", "inputs", "partials")
+
+    def __init__(self, data, inputs=(), partials=()):
+        self.data, self.grad, self.inputs, self.partials = data, 0.0, inputs, partials
+
+
+class MiniEngine:
+    def __init__(self):
+        self.tape = []
+
+    def node(self, data, inputs, partials):
+        out = MiniNode(data, inputs, partials)
+        self.tape.append(out)
+        return out
+
+    def neuron(self, w, b, x, relu):  # b + w . x, then relu: one node
+        wd, xd = [p.data for p in w], [p.data for p in x]
+        s = sum(map(mul, wd, xd), b.data)
+        if relu and s <= 0.0:
+            return self.node(0.0, (), ())  # a dead relu: no gradient flows
+        return self.node(s, (b, *x, *w), (1.0, *wd, *xd))  # d/dx_i = w_i, d/dw_i = x_i
+
+    def backward(self, root):
+        root.grad = 1.0
+        for v in reversed(self.tape):
+            g = v.grad
+            for p, d in zip(v.inputs, v.partials):
+                p.grad += g * d
+        self.tape = []
+
+
+def mini_model():
+    """micrograd's initial weights (random.seed(SEED)), as MiniNodes: (w, b) per neuron."""
+    random.seed(SEED)
+    layers, sizes = [], [2, 16, 16, 1]
+    for nin, nout in zip(sizes[:-1], sizes[1:]):
+        layers.append([([MiniNode(random.uniform(-1, 1)) for _ in range(nin)], MiniNode(0.0))
+                       for _ in range(nout)])
+    return layers
+
+
+def mini_params(layers):
+    return [p for layer in layers for w, b in layer for p in (*w, b)]
+
+
+def mini_loss(engine, layers, X, y):
+    n = len(X)
+    losses = []
+    for row, target in zip(X.tolist(), y.tolist()):
+        x = [MiniNode(v) for v in row]
+        for i, layer in enumerate(layers):
+            x = [engine.neuron(w, b, x, relu=i < len(layers) - 1) for w, b in layer]
+        s = x[0]
+        margin = 1.0 - target * s.data  # hinge: max(0, 1 - t s)
+        if margin > 0.0:
+            losses.append(engine.node(margin, (s,), (-target,)))
+    data = sum(v.data for v in losses) * (1.0 / n)
+    params = mini_params(layers)
+    reg = sum(p.data * p.data for p in params)
+    partials = [1.0 / n] * len(losses) + [2e-4 * p.data for p in params]
+    return engine.node(data + 1e-4 * reg, (*losses, *params), partials)
+
+
+def mini_train(layers, X, y, steps):
+    engine, params = MiniEngine(), mini_params(layers)
+    for k in range(steps):
+        total = mini_loss(engine, layers, X, y)
+        for p in params:
+            p.grad = 0.0
+        engine.backward(total)
+        lr = 1.0 - 0.9 * k / 100
+        for p in params:
+            p.data -= lr * p.grad
+    return total.data
+
+
+# ---- the floor: the MLP's forward and backward written out by hand, no graph ------------
+
+def floor_train(layers, X, y, steps):
+    """layers: [(W, B)] with W[j] neuron j's weights; trains them in place (lists)."""
+    n = len(X)
+    rows, targets = X.tolist(), y.tolist()
+    for k in range(steps):
+        grads = [([[0.0] * len(w) for w in W], [0.0] * len(B)) for W, B in layers]
+        data = 0.0
+        for row, t in zip(rows, targets):
+            acts = [row]  # each layer's input
+            for i, (W, B) in enumerate(layers):
+                h = [sum(map(mul, w, acts[-1]), b) for w, b in zip(W, B)]
+                acts.append([v if v > 0.0 else 0.0 for v in h] if i < len(layers) - 1 else h)
+            margin = 1.0 - t * acts[-1][0]
+            if margin <= 0.0:
+                continue  # this sample's loss is 0, and so is its gradient
+            data += margin
+            g = [-t / n]  # d loss / d score
+            for i in range(len(layers) - 1, -1, -1):
+                (W, B), (GW, GB), x = layers[i], grads[i], acts[i]
+                back = [0.0] * len(x)
+                for j, gj in enumerate(g):
+                    if gj == 0.0:
+                        continue
+                    GB[j] += gj
+                    row_w, row_g = W[j], GW[j]
+                    for m, xm in enumerate(x):
+                        row_g[m] += gj * xm
+                        back[m] += gj * row_w[m]
+                if i:
+                    g = [gm if xm > 0.0 else 0.0 for gm, xm in zip(back, x)]  # relu
+        lr = 1.0 - 0.9 * k / 100
+        for (W, B), (GW, GB) in zip(layers, grads):
+            for w, gw in zip(W, GW):
+                for m in range(len(w)):
+                    w[m] -= lr * (gw[m] + 2e-4 * w[m])
+            for j in range(len(B)):
+                B[j] -= lr * (GB[j] + 2e-4 * B[j])
+    return data / n
+
+
+def floor_model():
+    return [([[p.data for p in w] for w, b in layer], [b.data for w, b in layer])
+            for layer in mini_model()]
+
+
 def compare_gradients(X, y):
     """Max |difference| of every parameter's gradient, picograd (fused and batch) vs micrograd."""
     from picograd.train import loss_and_accuracy
@@ -96,6 +229,19 @@ def compare_gradients(X, y):
         total.backward()
         diff = max(abs(p.grad - g) for p, g in zip(pg.parameters(), reference))
         result[name] = (diff, diff / scale)
+    layers = mini_model()
+    assert [p.data for p in mini_params(layers)] == [p.data for p in mg.parameters()]
+    engine = MiniEngine()
+    engine.backward(mini_loss(engine, layers, X, y))
+    diff = max(abs(p.grad - g) for p, g in zip(mini_params(layers), reference))
+    result["minimal engine"] = (diff, diff / scale)
+    # the floor keeps no gradients: compare its weights after one step with micrograd's
+    micrograd_train(mg := micrograd_model(), X, y, 1)
+    floor = floor_model()
+    floor_train(floor, X, y, 1)
+    mine = [v for W, B in floor for w, b in zip(W, B) for v in (*w, b)]
+    diff = max(abs(a - p.data) for a, p in zip(mine, mg.parameters()))
+    result["floor (weights after a step)"] = (diff, diff / max(abs(a) for a in mine))
     return result
 
 
@@ -146,11 +292,20 @@ def main() -> None:
         lambda: picograd_train(picograd_model(fused=False), X, y, args.steps), args.repeat)
     rows["picograd batch"] = timed(
         lambda: picograd_train(picograd_model(), X, y, args.steps, batch=True), args.repeat)
+    rows["minimal engine"] = timed(lambda: mini_train(mini_model(), X, y, args.steps),
+                                   args.repeat)
+    rows["hand-written floor"] = timed(lambda: floor_train(floor_model(), X, y, args.steps),
+                                       args.repeat)
 
-    print(f"{'engine':<18} {'seconds':>9} {'ms/step':>9} {'vs micrograd':>13}")
+    print(f"{'engine':<20} {'seconds':>9} {'ms/step':>9} {'vs micrograd':>13} "
+          f"{'vs picograd':>12}")
     for name, seconds in rows.items():
         ratio = f"{rows['micrograd'] / seconds:.1f}x" if "micrograd" in rows else "-"
-        print(f"{name:<18} {seconds:>9.3f} {1000 * seconds / args.steps:>9.1f} {ratio:>13}")
+        ours = rows["picograd"] / seconds
+        mine = f"{ours:.2f}x" if ours >= 1 else f"1/{1 / ours:.2f}"
+        print(f"{name:<20} {seconds:>9.3f} {1000 * seconds / args.steps:>9.1f} {ratio:>13} "
+              f"{mine:>12}")
+    print("(vs picograd: how many times faster than picograd's per-sample step, the default)")
 
 
 if __name__ == "__main__":

@@ -9,29 +9,46 @@ constructor of op nodes. Nothing here runs pluggy, and nothing computes any math
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .engine import Value, _as_data, _is_array, _is_recording, _next_id, _slots_for
+from .engine import Value, _as_data, _is_array, _is_recording, _next_id
 from .errors import OpError, add_note, op_note
 from .kernel import BoundOp
 
 _new = object.__new__
+_all_values = functools.partial(map, Value.__instancecheck__)  # one C call per input
+_all_floats = functools.partial(map, float.__instancecheck__)
+_data = operator.attrgetter("_data")
 
 
-def node(op: BoundOp, y: Any, inputs: tuple[Value, ...]) -> Value:
-    """The Value ``y`` that ``op`` made from ``inputs``: a graph node if any input needs
-    a gradient (and the graph is being recorded), else a constant."""
+def node(op: BoundOp, y: Any, a: Value, b: Value | None = None,
+         rest: tuple[Value, ...] = ()) -> Value:
+    """The Value ``y`` that ``op`` made from its inputs ``a``, ``b``, ``*rest``: a graph
+    node if any input needs a gradient (and the graph is being recorded), else a constant.
+
+    The inputs go into the slots ``_a`` and ``_b`` as ``Value._prev`` reads them: the
+    second input, or a tuple of the second and the rest when there are more.
+    """
     out = _new(Value)  # (assignments in threes: more would build a tuple per node)
     out._data, out._grad, out._id = y, 0.0, _next_id()
-    for p in inputs:
-        if p.requires_grad and _is_recording():
-            out.requires_grad, out.op = True, op
-            out._a, out._b = _slots_for(inputs)
-            return out
+    if (a.requires_grad or b is not None and (b.requires_grad or _any_grad(rest))) \
+            and _is_recording():
+        out.requires_grad, out.op = True, op
+        out._a, out._b = a, (b, *rest) if rest else b
+        return out
     out.requires_grad, out.op = False, None
     out._a = out._b = None
     return out
+
+
+def _any_grad(inputs: tuple[Value, ...]) -> bool:
+    for p in inputs:
+        if p.requires_grad:
+            return True
+    return False
 
 
 def constant(data: Any) -> Value:
@@ -63,16 +80,20 @@ def apply(op: BoundOp, args: Sequence[Any], attrs: dict[str, Any]) -> Value:
         raise _arity_error(op, len(args))
     if attrs:
         op = op.bind(attrs)
-    inputs = tuple([a if isinstance(a, Value) else lift(a, op) for a in args])
-    xs = [p._data for p in inputs]
-    if any(x.__class__ is not float and _is_array(x) for x in xs):
+    inputs = args if all(_all_values(args)) else [
+        a if isinstance(a, Value) else lift(a, op) for a in args]
+    xs = list(map(_data, inputs))
+    if not all(_all_floats(xs)):  # (a Value's data is a float or a numpy array)
         op = op.for_arrays()  # batch mode: some input holds a numpy array
     try:
         y = op.forward(*xs)
     except Exception as e:
         add_note(e, _failed(op, "forward", xs))
         raise
-    return node(op, y if y.__class__ is float else output(y, op), inputs)
+    y = y if y.__class__ is float else output(y, op)
+    if len(inputs) <= 2:
+        return node(op, y, *inputs)
+    return node(op, y, inputs[0], inputs[1], tuple(inputs[2:]))
 
 
 # The two fast paths, for one- and two-input ops without attributes on floats: the
@@ -90,7 +111,7 @@ def _unary_function(op: BoundOp) -> Callable[[Any], Value]:
         except Exception as e:
             add_note(e, _failed(op, "forward", [a._data]))
             raise
-        return node(op, y if y.__class__ is float else output(y, op), (a,))
+        return node(op, y if y.__class__ is float else output(y, op), a)
 
     return fn
 
@@ -111,7 +132,7 @@ def _binary_function(op: BoundOp) -> Callable[[Any, Any], Value]:
         except Exception as e:
             add_note(e, _failed(op, "forward", [x, z]))
             raise
-        return node(op, y if y.__class__ is float else output(y, op), (a, b))
+        return node(op, y if y.__class__ is float else output(y, op), a, b)
 
     return fn
 

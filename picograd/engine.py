@@ -18,6 +18,8 @@ from __future__ import annotations
 import difflib
 import functools
 import itertools
+import math
+import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -265,7 +267,7 @@ class Value:
             self.grad = seed
             return
         topo, leaves = _topological_order(self)
-        reached = topo + list(leaves)
+        reached = topo + leaves
         before = [v._grad for v in reached]  # restored if anything fails
         v = self
         try:
@@ -273,10 +275,27 @@ class Value:
                 v._grad = 0.0  # an inner node's gradient is this call's alone
             self.grad = seed
             for v in topo:  # the chain rule, one node at a time, outputs first
-                if v.op is not None:
-                    _chain_rule(v)
-                else:  # a micrograd-style node: its own closure, if it was given one
+                op = v.op
+                if op is None:  # a micrograd-style node: its own closure, if it was given one
                     getattr(v, "_backward_fn", _nothing)()
+                    continue
+                if op.arity != 2:
+                    _chain_rule(v)
+                    continue
+                # A binary op (most nodes): _chain_rule's steps written out here, as
+                # this is the engine's hottest code (bench_engine.py).
+                g, y, a, b = v._grad, v._data, v._a, v._b  # (_a, _b: its two inputs)
+                x, z = a._data, b._data  # type: ignore[union-attr]
+                if g.__class__ is float and g == 0.0 and op.skips_zero and \
+                        _isfinite(y + x + z):
+                    continue  # see _chain_rule
+                grads = op.backward(g, y, x, z)  # type: ignore[misc]
+                if grads.__class__ is not tuple or len(grads) != 2:
+                    raise _count_error(op, 2, grads)
+                if a.requires_grad:  # type: ignore[union-attr]
+                    a._grad += grads[0]  # type: ignore[union-attr]
+                if b.requires_grad:
+                    b._grad += grads[1]
         except BaseException as e:
             for node, g in zip(reached, before):
                 node._grad = g
@@ -294,26 +313,23 @@ def _nothing() -> None:
 
 
 def _chain_rule(v: Value) -> None:
-    """One node's step: each input gets v.grad * d(v)/d(input), added to its .grad."""
+    """One node's step: each input gets v.grad * d(v)/d(input), added to its .grad.
+
+    A node whose gradient is exactly 0 is skipped where that is provably the same
+    (finite floats, an op listed in ``kernel.ZERO_SKIPPING``): dead relus, and the
+    samples a hinge loss is already satisfied with, cost nothing.
+    """
     op: BoundOp = v.op  # type: ignore[assignment]  # (an op node: not None)
-    inputs = v._prev
-    backward: Callable[..., tuple] = op.backward  # type: ignore[assignment]
-    if len(inputs) == 2:  # most ops; spelled out, as this is the engine's hottest code
-        a, b = inputs
-        grads = backward(v._grad, v._data, a._data, b._data)
-        if grads.__class__ is not tuple or len(grads) != 2:
-            raise _count_error(op, 2, grads)
-        if a.requires_grad:
-            a._grad += grads[0]
-        if b.requires_grad:
-            b._grad += grads[1]
+    g, y, inputs = v._grad, v._data, v._prev
+    xs = list(map(_data, inputs))
+    if g.__class__ is float and g == 0.0 and op.skips_zero and _isfinite(sum(xs, y)):
         return
-    grads = backward(v._grad, v._data, *[p._data for p in inputs])
-    if grads.__class__ is not tuple or len(grads) != len(inputs):
-        raise _count_error(op, len(inputs), grads)
-    for p, g in zip(inputs, grads):
+    grads = op.backward(g, y, *xs)  # type: ignore[misc]
+    if grads.__class__ is not tuple or len(grads) != len(xs):
+        raise _count_error(op, len(xs), grads)
+    for p, gp in zip(inputs, grads):
         if p.requires_grad:
-            p._grad += g
+            p._grad += gp
 
 
 def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
@@ -322,25 +338,28 @@ def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
                    f"gradient(s), got {got}", op.name, op.provider)
 
 
-def _topological_order(root: Value) -> tuple[list[Value], set[Value]]:
+def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     """The nodes made from inputs that lead to ``root``, each before all of its inputs;
     and the leaves they reach."""
-    topo, seen, leaves = [root], {root}, set()
+    topo: list[Value] = [root]
+    leaves: list[Value] = []
+    seen = {root}
     for v in topo:  # the list grows as we walk it: a breadth-first gather
-        for p in v._prev:
-            if p._a is None:
-                leaves.add(p)
-            elif p not in seen:
+        op = v.op  # (a binary op's inputs are its slots _a and _b; see backward)
+        inputs: tuple[Value, ...] = (v._a, v._b) if op is not None and op.arity == 2 \
+            else v._prev  # type: ignore[assignment]
+        for p in inputs:
+            if p not in seen:
                 seen.add(p)
-                topo.append(p)
+                (leaves if p._a is None else topo).append(p)
     # Every node is numbered after its inputs, so sorting by number, largest first,
     # puts each node before all of its inputs.
     topo.sort(key=_by_id, reverse=True)
     return topo, leaves
 
 
-def _by_id(v: Value) -> int:
-    return v._id
+_by_id, _data = operator.attrgetter("_id"), operator.attrgetter("_data")
+_isfinite = math.isfinite
 
 
 def _ones_like(data: Any) -> Any:

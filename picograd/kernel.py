@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .op import Op
+from .plugins import DISTRIBUTION
 
 MAX_VARIANTS = 256  # attribute variants cached per op (one per distinct attribute values)
 
@@ -28,13 +29,19 @@ class BoundOp:
     forward: Callable[..., Any]
     backward: Callable[..., tuple] | None
     arrays: bool = False  # this variant runs on numpy arrays
+    skips_zero: bool = False  # see ZERO_SKIPPING
+    arity: int | None = field(init=False)  # the op's (a plain attribute: backward reads it)
     _variants: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "arity", self.op.arity)
 
     @classmethod
     def of(cls, op: Op, provider: str) -> BoundOp:
         """The op as registered: its default attribute values fixed."""
         values = dict(op.attrs)
-        return cls(op, provider, values, _fix(op.forward, values), _fix(op.backward, values))
+        return cls(op, provider, values, _fix(op.forward, values), _fix(op.backward, values),
+                   skips_zero=_skips_zero(op, provider))
 
     @property
     def name(self) -> str:
@@ -43,10 +50,6 @@ class BoundOp:
     @property
     def kind(self) -> str:
         return self.op.kind
-
-    @property
-    def arity(self) -> int | None:
-        return self.op.arity
 
     @property
     def doc(self) -> str:
@@ -79,15 +82,15 @@ class BoundOp:
 
     def bind(self, given: Mapping[str, Any]) -> BoundOp:
         """This op with the attributes ``given`` (the rest at their defaults)."""
-        values = self.op.attribute_values(given)
         try:  # the type is part of the key: 1, 1.0 and True are different attributes
-            key = tuple((k, type(v), v) for k, v in values.items())
+            key = (tuple(given.items()), tuple(map(type, given.values())))
             cached = self._variants.get(key)
         except TypeError:  # unhashable attribute values: bind afresh, no cache
             key, cached = None, None
         if cached is None:
+            values = self.op.attribute_values(given)
             cached = BoundOp(self.op, self.provider, values, _fix(self.op.forward, values),
-                             _fix(self.op.backward, values))
+                             _fix(self.op.backward, values), skips_zero=self.skips_zero)
             if key is not None and len(self._variants) < MAX_VARIANTS:
                 self._variants[key] = cached
         return cached
@@ -104,6 +107,26 @@ class BoundOp:
             cached = BoundOp(self.op, self.provider, self.attrs, forward, backward, True)
             self._variants["arrays"] = cached
         return cached
+
+
+# Zero skipping: the engine skips a node whose upstream gradient is exactly 0 (a float)
+# when its inputs and output are finite floats and its op is one of these built-ins.
+# Each of their backwards then returns +-0 for every input: every gradient is g times
+# a finite expression of the inputs and output (or g over a nonzero finite input), and
+# 0 times a finite number is +-0. Adding +-0 changes no gradient (a .grad that the
+# engine accumulated from 0.0 is never -0.0), so skipping gives the same bits. Not
+# here: sqrt and pow, whose slopes are infinite at finite points (0 * inf is NaN);
+# every plugin op (the engine cannot see its slopes); bce (kept simple).
+ZERO_SKIPPING = frozenset({
+    "add", "sub", "mul", "div", "neg",
+    "exp", "log", "abs", "relu", "tanh", "sigmoid",
+    "hinge", "logistic", "mse", "weighted_sum", "sum", "mean", "sumsq", "column",
+})
+
+
+def _skips_zero(op: Op, provider: str) -> bool:
+    return op.name in ZERO_SKIPPING and provider.partition(" ")[0] == DISTRIBUTION and \
+        getattr(op.backward, "__module__", "").startswith("picograd_ops")
 
 
 def _fix(fn: Callable | None, attrs: dict[str, Any]) -> Any:

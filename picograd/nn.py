@@ -29,8 +29,10 @@ from typing import Any
 from . import ops
 from ._files import write_atomically
 from .active import active_registry
+from .apply import apply
 from .engine import Value
 from .errors import OpConflictError, UnknownOpError
+from .kernel import BoundOp
 from .plugins import conflict_message
 
 FORMAT = "picograd-mlp"
@@ -66,20 +68,21 @@ def check_activation(name: str) -> str:
     return name
 
 
-def _relu_foldable() -> bool:
-    """Whether fused nodes may apply relu themselves.
+def _relu_foldable() -> BoundOp | None:
+    """Whether fused nodes may apply relu themselves: ``weighted_sum(relu=True)`` if so.
 
     ``weighted_sum(relu=True)`` and ``dense(relu=True)`` do relu's math inside the
     node; that is only the registered ``relu`` when one plugin provides all three (an
     overriding or preferred ``relu`` gets its own node instead). Decided once per call
-    of a model, a layer or a neuron, never per op.
+    of a model, a layer or a neuron, never per op; the neurons then apply the returned
+    variant directly (no attribute lookup per neuron).
     """
     registry = active_registry()
     try:
         providers = {registry.get(name).provider for name in ("relu", "weighted_sum", "dense")}
     except (OpConflictError, UnknownOpError):  # let ops.relu say why, if it is used
-        return False
-    return len(providers) == 1
+        return None
+    return registry.get("weighted_sum").bind({"relu": True}) if len(providers) == 1 else None
 
 
 def _rng(seed: int | None, rng: random.Random | None) -> Any:
@@ -105,13 +108,13 @@ class Neuron(Module):
         self.fused = fused
 
     def __call__(self, x: Sequence[Any]) -> Value:
-        return self._forward(x, self.fused and _relu_foldable())
+        return self._forward(x, _relu_foldable() if self.fused else None)
 
-    def _forward(self, x: Sequence[Any], fold_relu: bool) -> Value:
+    def _forward(self, x: Sequence[Any], fold_relu: BoundOp | None) -> Value:
         if len(x) != len(self.w):
             raise ValueError(f"{self!r} takes {len(self.w)} inputs, got {len(x)}")
         if fold_relu and self.fused and self.nonlin and self.activation == "relu":  # one node
-            return ops.weighted_sum(self.b, *self.w, *x, relu=True)
+            return apply(fold_relu, (self.b, *self.w, *x), {})  # weighted_sum(..., relu=True)
         if self.fused:  # one node: b + w1 x1 + ... + wn xn
             act = ops.weighted_sum(self.b, *self.w, *x)
         else:  # micrograd's way: a node for every multiply and every add
@@ -139,9 +142,9 @@ class Layer(Module):
 
     def __call__(self, x: Any) -> Value | list[Value]:
         """One sample (``nin`` numbers or Values), or a 2-D batch: one Value per output."""
-        return self._forward(x, self.neurons[0].fused and _relu_foldable())
+        return self._forward(x, _relu_foldable() if self.neurons[0].fused else None)
 
-    def _forward(self, x: Any, fold_relu: bool) -> Value | list[Value]:
+    def _forward(self, x: Any, fold_relu: BoundOp | None) -> Value | list[Value]:
         if _is_batch(x) or _is_batch_value(x):
             if self.neurons[0].fused:
                 return _columns(self._batch(x, fold_relu))
@@ -158,7 +161,7 @@ class Layer(Module):
         """
         return self._batch(X, _relu_foldable())
 
-    def _batch(self, X: Any, fold_relu: bool) -> Value:
+    def _batch(self, X: Any, fold_relu: BoundOp | None) -> Value:
         first = self.neurons[0]
         nin, nout = len(first.w), len(self.neurons)
         if _is_batch(X):
@@ -167,7 +170,7 @@ class Layer(Module):
             shape = getattr(getattr(X, "data", X), "shape", None)
             raise ValueError(f"{self!r} takes a batch of shape (batch, {nin}), "
                              f"got {shape or type(X).__name__}")
-        relu = fold_relu and first.nonlin and first.activation == "relu"
+        relu = fold_relu is not None and first.nonlin and first.activation == "relu"
         Y = ops.dense(*self.parameters(), X, nout=nout, relu=relu)
         if first.nonlin and not relu:  # any other activation: one node, elementwise
             Y = getattr(ops, first.activation)(Y)
@@ -201,7 +204,7 @@ class MLP(Module):
         """One sample (a sequence of ``nin`` numbers or Values), or a 2-D batch: a numpy
         array, or a Value holding one (so gradients flow back to the inputs)."""
         fused = self.layers[0].neurons[0].fused
-        fold_relu = fused and _relu_foldable()
+        fold_relu = _relu_foldable() if fused else None
         if _is_batch(x) or _is_batch_value(x):
             shape = getattr(x, "data", x).shape
             if shape[1] != self.nin:

@@ -17,6 +17,7 @@ of it, so a batch step builds a handful of nodes however large the batch is.
 
 from __future__ import annotations
 
+from itertools import repeat
 from operator import mul
 
 import numpy as np
@@ -61,7 +62,9 @@ def where(condition, a, b):
 
 
 def weighted_sum_fwd(b, *wx, relu=False):
-    n = _split(wx)
+    n = len(wx) >> 1
+    if n + n != len(wx):
+        _split(wx)  # raises the error
     y = sum(map(mul, wx[:n], wx[n:]), b)  # b + w1 x1 + ... + wn xn, left to right
     return (0.0 if y <= 0.0 else y) if relu else y  # relu=True: the relu op's numbers
 
@@ -69,8 +72,9 @@ def weighted_sum_fwd(b, *wx, relu=False):
 def weighted_sum_bwd(g, y, b, *wx, relu=False):
     n = _split(wx)
     if relu:
-        g = _through_relu(g, y)
-    return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])  # 1, then x_i, then w_i
+        g = (g * (y > 0.0) if y == y else y) if y.__class__ is float else _through_relu(g, y)
+    gs = repeat(g, n)  # (map and repeat: the products without a Python loop)
+    return (g, *map(mul, gs, wx[n:]), *map(mul, repeat(g, n), wx[:n]))  # 1, x_i, w_i
 
 
 def weighted_sum_grad_bwd(g, y, b, *wx, relu=False):

@@ -1,0 +1,170 @@
+"""The engine's fast paths give exactly the numbers of the plain paths.
+
+Zero skipping (``kernel.ZERO_SKIPPING``): backward skips a node whose upstream gradient
+is exactly 0 when its op is a listed built-in and its inputs and output are finite
+floats. Each test runs the same graph with skipping and with it switched off, and
+compares every gradient bit for bit (``repr`` tells -0.0 from 0.0, and NaN from inf).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from picograd import Op, Value, ops
+from picograd.active import active_registry
+from picograd.kernel import ZERO_SKIPPING
+from picograd.nn import MLP
+
+SPECIAL = [0.0, -0.0, 1.5, -2.0, 1e-310, 1e308, math.inf, -math.inf, math.nan]
+
+
+@contextmanager
+def no_skipping() -> Iterator[None]:
+    """Switch zero skipping off for every op (and variant) of the active registry."""
+    bound = [op for op in active_registry().ops.values()]
+    bound += [v for op in bound for v in op._variants.values()]
+    saved = [op.skips_zero for op in bound]
+    try:
+        for op in bound:
+            object.__setattr__(op, "skips_zero", False)
+        yield
+    finally:
+        for op, flag in zip(bound, saved):
+            object.__setattr__(op, "skips_zero", flag)
+
+
+def bits(xs: list[float]) -> list[str]:
+    return [repr(float(x)) for x in xs]
+
+
+def both_ways(build: Callable[[], tuple[Value, list[Value]]]) -> tuple[list[str], list[str]]:
+    """The leaves' gradients after backward, with zero skipping and without."""
+    out = []
+    for context in (no_skipping, _nothing):
+        with context():
+            root, leaves = build()
+            root.backward()
+            out.append(bits([p.grad for p in leaves]))
+    return out[0], out[1]
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def test_the_builtins_skip_and_nothing_else(registry):
+    flagged = {name for name, op in registry.ops.items() if op.skips_zero}
+    assert flagged == ZERO_SKIPPING
+    assert not registry.get("sqrt").skips_zero and not registry.get("pow").skips_zero
+    assert registry.get("weighted_sum").bind({"relu": True}).skips_zero
+    assert not registry.get("mul").for_arrays().skips_zero  # arrays: never skipped
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_SKIPPING))
+def test_a_zero_gradient_gives_the_same_bits_at_special_values(registry, name):
+    """Each listed op, fed 0, -0, tiny, huge, inf and NaN, then multiplied by 0."""
+    op = registry.get(name)
+    arity = len(op.samples[0])
+    tried = 0
+    for xs in itertools.product(SPECIAL, repeat=min(arity, 2)):
+        xs = (*xs, *op.samples[0][len(xs):])  # a longer op keeps its sample's tail
+
+        def build(xs=xs):
+            leaves = [Value(x) for x in xs]
+            y = getattr(ops, name)(*leaves)
+            for upstream in (0.0, -0.0):
+                y = y * upstream  # the op's node receives exactly +-0
+            return y, leaves
+
+        try:
+            skipped, plain = both_ways(build)
+        except (ValueError, ZeroDivisionError, OverflowError):
+            continue  # the op rejects these inputs (log(-2), 0 ** -1, ...)
+        tried += 1
+        assert skipped == plain, (name, xs)
+    assert tried
+
+
+def test_inf_inputs_still_give_nan_not_zero(registry):
+    """0 * inf is NaN: a node with an infinite input is never skipped."""
+    w, x, b = Value(math.inf), Value(-1.0), Value(0.0)
+    y = ops.weighted_sum(b, w, x, relu=True)  # relu(-inf) = 0: finite, but its inputs are not
+    (y * 0.0).backward()
+    assert math.isnan(x.grad) and repr(w.grad) in ("0.0", "-0.0")
+    s = Value(0.0)
+    (s.sqrt() * 0.0).backward()  # sqrt's slope at 0 is inf: not listed, so 0 * inf = NaN
+    assert math.isnan(s.grad)
+
+
+def test_nan_output_is_never_skipped(registry):
+    x = Value(math.nan)
+    (x.relu() * 0.0).backward()
+    assert math.isnan(x.grad)  # relu's gradient at NaN is NaN, whatever the upstream
+
+
+def test_a_plugin_op_always_runs_its_backward(registry):
+    calls = []
+
+    def bwd(g, y, x):
+        calls.append(g)
+        return (g * 2.0,)
+
+    registry.register_op(Op("twice", lambda x: 2.0 * x, bwd, samples=[(1.0,)]))
+    x = Value(1.0)
+    (ops.twice(x) * 0.0).backward()
+    assert calls == [0.0]
+
+
+def test_a_trained_mlp_with_dead_relus_gets_the_same_bits(registry):
+    """The demo's case: most samples' hinge is 0, most nodes get exactly 0."""
+    rng = random.Random(3)
+    rows = [[rng.uniform(-2, 2), rng.uniform(-2, 2)] for _ in range(40)]
+    targets = [1.0 if r[0] * r[1] > 0 else -1.0 for r in rows]
+    for fused in (True, False):
+        def build(fused=fused):
+            model = MLP(2, [8, 8, 1], seed=5, fused=fused)
+            for p in model.parameters()[::3]:
+                p.data *= 4.0  # large weights: many dead relus and satisfied margins
+            scores = [model(r) for r in rows]
+            losses = [(1 + -t * s).relu() for s, t in zip(scores, targets)]
+            total = sum(losses) * (1.0 / len(losses))
+            return total + 1e-4 * sum(p * p for p in model.parameters()), model.parameters()
+
+        skipped, plain = both_ways(build)
+        assert skipped == plain
+
+
+def test_a_leaf_gradient_keeps_accumulating_bit_for_bit(registry):
+    """Skipped or not, a leaf's earlier gradient is added to exactly as before."""
+    def build():
+        a, b = Value(1.5), Value(-2.0)
+        a.grad, b.grad = 0.25, math.inf
+        return (a * b).relu() * 0.0 + a * 3.0, [a, b]
+
+    skipped, plain = both_ways(build)
+    assert skipped == plain == [repr(0.25 + 3.0), "inf"]
+
+
+def test_attribute_variants_are_cached_by_type_and_value(registry):
+    op = registry.get("weighted_sum")
+    name = next(iter(op.attrs))
+    one, true, again = op.bind({name: 1}), op.bind({name: True}), op.bind({name: 1})
+    assert one is again and one is not true
+    assert one.attrs[name] == 1 and type(true.attrs[name]) is bool
+    with pytest.raises(TypeError, match="unknown attribute"):
+        op.bind({"nope": 1})
+
+
+def test_fused_neurons_use_the_relu_variant_directly(registry):
+    model = MLP(2, [3, 1], seed=0)
+    out = model([0.5, -0.25])
+    assert out.op.label == "weighted_sum(relu=False)"  # the linear output neuron
+    hidden = out._prev[4:]  # b, w1..w3, then the hidden layer's three outputs
+    assert [v.op.label for v in hidden] == ["weighted_sum(relu=True)"] * 3
