@@ -118,7 +118,7 @@ def reduced(backward: Callable) -> Callable:
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum ``g`` over the axes numpy broadcast ``x`` along, so it has x's shape."""
     if x.__class__ is float:  # a number every sample used: the sum of their gradients
-        return float(np.sum(g))
+        return g if g.__class__ is float else float(np.sum(g))  # (dense sums them already)
     shape = np.shape(x)
     if np.shape(g) == shape:
         return np.asarray(g, dtype=float)

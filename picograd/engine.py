@@ -15,7 +15,6 @@ micrograd's way of making a node works too: ``Value(t, (x,), 'tanh')`` with an
 
 from __future__ import annotations
 
-import difflib
 import functools
 import itertools
 import math
@@ -27,7 +26,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from . import ops
-from .errors import OpError, add_note, op_note
+from .errors import OpError, UnknownOpError, add_note, op_note
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -103,17 +102,9 @@ class Value:
     def sum(self) -> Value:     return ops.sum(self)      # of a batch's entries
     def mean(self) -> Value:    return ops.mean(self)     # of a batch's entries
 
-    if not TYPE_CHECKING:  # (hidden from type checkers, so a typo like x.rleu() is caught)
-        def __getattr__(self, name):
-            # Every other registered op is a method too: x.gelu(...) is ops.gelu(x, ...).
-            # Only reached for names the class lacks; the first call loads the plugins.
-            if name.startswith("_"):
-                raise AttributeError(f"'Value' object has no attribute '{name}'"
-                                     f"{_private_hint(name)}")
-            try:
-                return functools.partial(getattr(ops, name), self)
-            except AttributeError as e:
-                raise _no_attribute(name, e) from None
+    # Every other registered op (plugin ops, weighted_sum, the losses, ...) is a method
+    # too: building the op table sets ``Value.gelu`` to ``ops.gelu``, so x.gelu(...) is
+    # ops.gelu(x, ...). See _install_methods below.
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *ops.__dir__()})
@@ -308,6 +299,46 @@ class Value:
 _MICROGRAD_SYMBOLS = {"add": "+", "mul": "*", "relu": "ReLU"}
 
 
+# ---- plugin ops as methods -----------------------------------------------------------------
+#
+# The one mechanism that makes registered ops methods. Until the op table is built,
+# Value has a __getattr__ that builds it on the first name the class lacks (x.gelu on a
+# fresh process). Building or changing the table calls _install_methods, which sets
+# every op the class does not write out itself as a method, removes the stale ones,
+# and removes that __getattr__: a class with a __getattr__ is read slower by Python
+# 3.11 on every attribute (bench_engine.py: backward ~900 -> ~530 ns per node). A name
+# that is no op then gets Python's own AttributeError ("Did you mean: 'relu'?").
+
+def _load_on_first_lookup(self: Value, name: str) -> Any:
+    if name.startswith("_"):  # protocols and internals are never ops
+        raise AttributeError(f"'Value' object has no attribute '{name}'", name=name, obj=self)
+    try:
+        fn = getattr(ops, name)  # loads the plugins
+    except UnknownOpError as e:  # says which op is nearest, if one is
+        raise AttributeError(f"'Value' object has no attribute '{name}': {e}", name=name,
+                             obj=self) from None
+    return functools.partial(fn, self)
+
+
+def _install_methods(functions: dict[str, Callable[..., Any]]) -> None:
+    for name, fn in functions.items():  # new ones in before stale ones leave (threads)
+        own = Value.__dict__.get(name)
+        if own is None or getattr(own, "_picograd_op", False):  # never shadow Value's own
+            fn._picograd_op = True  # type: ignore[attr-defined]
+            setattr(Value, name, fn)
+    for name, member in list(Value.__dict__.items()):
+        if getattr(member, "_picograd_op", False) and name not in functions:
+            delattr(Value, name)
+    if functions and "__getattr__" in Value.__dict__:
+        del Value.__getattr__  # type: ignore[attr-defined]
+    elif not functions:
+        Value.__getattr__ = _load_on_first_lookup  # type: ignore[attr-defined]
+
+
+Value.__getattr__ = _load_on_first_lookup  # type: ignore[attr-defined]
+ops._on_install = _install_methods
+
+
 def _nothing() -> None:
     pass
 
@@ -424,20 +455,3 @@ def _number(x: Any) -> Any:
 
 def _short(v: Value) -> str:
     return ", ".join(f"array{p.shape}" if p.shape else repr(p._data) for p in v._prev)
-
-
-def _private_hint(name: str) -> str:
-    """For a typo of micrograd's internals (x._backwards): the nearest one."""
-    if name.startswith("__") or name in Value.__slots__:  # protocols, unset slots: quiet
-        return ""
-    near = difflib.get_close_matches(name, ["_prev", "_op", "_backward"], n=1)
-    return f"; did you mean '{near[0]}'?" if near else ""
-
-
-def _no_attribute(name: str, e: AttributeError) -> AttributeError:
-    """'Value' has no attribute NAME, with the nearest op or attribute, if one is near."""
-    known = [n for n in dir(Value) if not n.startswith("_")] + list(ops.__dir__())
-    near = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else " (see `picograd ops`)"
-    return AttributeError(f"'Value' object has no attribute '{name}', and no op named "
-                          f"'{name}' is registered{hint}")

@@ -15,6 +15,8 @@ import typing as _typing
 # Set by picograd.registry: the active registry, loaded (plugins load on first use).
 _active: _typing.Callable[[], _typing.Any] | None = None
 _installed: set = set()
+# Set by picograd.engine: makes the ops methods of Value (x.gelu()) after each change.
+_on_install: _typing.Callable[[dict], None] | None = None
 
 
 def __getattr__(name: str) -> _typing.Any:
@@ -46,3 +48,5 @@ def _install(functions: dict) -> None:
     for name in stale:
         table.pop(name, None)
         _installed.discard(name)
+    if _on_install is not None:
+        _on_install(functions)

@@ -194,3 +194,16 @@ def test_public_surface_is_explicit():
     assert "Value" in picograd.__all__ and "hookimpl" in picograd.__all__
     for name in picograd.__all__:
         assert hasattr(picograd, name), name
+
+
+def test_registered_ops_are_methods_of_the_class_while_registered(registry):
+    import picograd
+
+    Value(1.0) * 2  # the table is built
+    assert "__getattr__" not in Value.__dict__  # attribute reads stay on Python's fast path
+    assert Value.weighted_sum is picograd.ops.weighted_sum  # an op Value does not write out
+    cube = picograd.Op("cube", lambda x: x**3, lambda g, y, x: (3 * x * x * g,))
+    with picograd.register_op(cube):
+        assert Value(2.0).cube().data == 8.0 and "cube" in dir(Value(1.0))
+    assert not hasattr(Value, "cube") and not hasattr(Value(2.0), "cube")
+    assert Value.relu.__qualname__ == "Value.relu"  # the written-out methods stay Value's own
