@@ -290,9 +290,11 @@ class Value:
         except BaseException as e:
             for node, g in zip(reached, before):
                 node._grad = g
-            if v.op is not None and isinstance(e, Exception):
+            if isinstance(e, Exception) and v.op is not None:
                 add_note(e, op_note(v.op.name, v.op.provider,
                                     f"{v.op.label}({_short(v)}) backward failed"))
+            elif isinstance(e, Exception):  # a micrograd-style node's own closure failed
+                add_note(e, f"in the _backward closure of the node {v!r} (_op {v._op!r})")
             raise
 
 

@@ -10,13 +10,12 @@ checked against finite differences or derived by hand in a comment.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import html
 import math
 import random
 import re
+import subprocess
+import sys
 
 import graphviz
 import micrograd.engine  # a test extra: the reference for _op strings and pictures
@@ -536,3 +535,18 @@ def test_the_lectures_training_loop_drives_the_loss_down(registry):
         losses.append(loss.item())
     assert losses[-1] < 0.1 * losses[0]
     assert [y > 0 for y in (n(x) for x in xs)] == [y > 0 for y in ys]
+
+
+def test_a_failing_closure_is_named_and_leaves_every_grad_as_it_was():
+    x = Value(2.0)
+    out = Value(x.data * 3, (x,), "triple")
+
+    def _backward():
+        raise ZeroDivisionError("the closure's own bug")
+
+    out._backward = _backward
+    y = out * 2.0
+    with pytest.raises(ZeroDivisionError, match=r"(?s)own bug.*_backward closure of the node "
+                                                r"Value\(data=6.0.*_op 'triple'"):
+        y.backward()
+    assert x.grad == 0.0 and out.grad == 0.0
