@@ -261,31 +261,6 @@ def test_huber_gradient_at_a_nan_residual_is_nan(losses_plugin):
 
 # ---- plugins: loading, threads, strict mode, conflicts, the environment ---------------------
 
-class Site:
-    """Installed distributions of one test: a module and a dist-info on sys.path."""
-
-    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.root, self.modules = root, []
-        monkeypatch.syspath_prepend(str(root))
-
-    def add(self, dist: str, body: str) -> None:
-        module = f"pgrobust_{dist.replace('-', '_')}"
-        (self.root / f"{module}.py").write_text("from picograd import Op, hookimpl\n" + body)
-        info = self.root / f"{dist.replace('-', '_')}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text(f"[picograd]\n{dist} = {module}\n")
-        self.modules.append(module)
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    s = Site(tmp_path, monkeypatch)
-    yield s
-    for module in s.modules:
-        sys.modules.pop(module, None)
-
-
 GELU = """
 import math
 @hookimpl
