@@ -275,16 +275,16 @@ class Value:
                     continue
                 # A binary op (most nodes): _chain_rule's steps written out here, as
                 # this is the engine's hottest code (bench_engine.py).
-                g, y, a, b = v._grad, v._data, v._a, v._b  # (_a, _b: its two inputs)
-                x, z = a._data, b._data  # type: ignore[union-attr]
+                g, y, (a, b) = v._grad, v._data, v._prev
+                x, z = a._data, b._data
                 if g.__class__ is float and g == 0.0 and op.skips_zero and \
                         _isfinite(y + x + z):
                     continue  # see _chain_rule
                 grads = op.backward(g, y, x, z)  # type: ignore[misc]
                 if grads.__class__ is not tuple or len(grads) != 2:
                     raise _count_error(op, 2, grads)
-                if a.requires_grad:  # type: ignore[union-attr]
-                    a._grad += grads[0]  # type: ignore[union-attr]
+                if a.requires_grad:
+                    a._grad += grads[0]
                 if b.requires_grad:
                     b._grad += grads[1]
         except BaseException as e:
@@ -378,10 +378,7 @@ def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     leaves: list[Value] = []
     seen = {root}
     for v in topo:  # the list grows as we walk it: a breadth-first gather
-        op = v.op  # (a binary op's inputs are its slots _a and _b; see backward)
-        inputs: tuple[Value, ...] = (v._a, v._b) if op is not None and op.arity == 2 \
-            else v._prev  # type: ignore[assignment]
-        for p in inputs:
+        for p in v._prev:
             if p not in seen:
                 seen.add(p)
                 (leaves if p._a is None else topo).append(p)
