@@ -14,8 +14,10 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .engine import Value, _as_data, _is_array, _is_recording, _next_id
-from .errors import OpError, add_note, op_note
+from . import ops
+from .data import as_data, is_array
+from .engine import Value, _is_recording, _next_id
+from .errors import OpError, UnknownOpError, add_note, op_note
 from .kernel import BoundOp
 
 _new = object.__new__
@@ -162,7 +164,7 @@ def lift(x: Any, op: BoundOp) -> Value:
     if isinstance(x, Value):
         return x
     try:
-        return constant(_as_data(x))
+        return constant(as_data(x))
     except TypeError:
         raise TypeError(f"op '{op.name}' expects Values, numbers or numpy arrays, "
                         f"got {type(x).__name__} {x!r}") from None
@@ -172,14 +174,14 @@ def output(y: Any, op: BoundOp) -> Any:
     """What forward returned, as a Value stores it. Anything but a real number (or an
     array of them) fails here, naming the op: never one op later."""
     try:
-        return y if _is_array(y) and y.dtype == float else _as_data(y)
+        return y if is_array(y) and y.dtype == float else as_data(y)
     except (TypeError, OverflowError):
         raise OpError(f"forward of op '{op.name}' ({op.provider}) returned "
                       f"{type(y).__name__} {y!r}, not a number", op.name, op.provider) from None
 
 
 def _failed(op: BoundOp, phase: str, xs: Sequence[Any]) -> str:
-    inputs = ", ".join(f"array{x.shape}" if _is_array(x) else repr(x) for x in xs)
+    inputs = ", ".join(f"array{x.shape}" if is_array(x) else repr(x) for x in xs)
     return op_note(op.name, op.provider, f"{op.label}({inputs}) {phase} failed")
 
 
@@ -188,3 +190,43 @@ def _arity_error(op: BoundOp, got: int) -> TypeError:
     hint = f"; attributes are keywords: {op.name}(x, {next(iter(op.attrs))}=...)" if (
         op.attrs and op.arity is not None and got > op.arity) else ""
     return TypeError(f"op '{op.name}' takes {wanted}, got {got}{hint}")
+
+
+# ---- plugin ops as methods -----------------------------------------------------------------
+#
+# The one mechanism that makes registered ops methods. Until the op table is built,
+# Value has a __getattr__ that builds it on the first name the class lacks (x.gelu on a
+# fresh process). Building or changing the table calls install_methods, which sets
+# every op the class does not write out itself as a method, removes the stale ones,
+# and removes that __getattr__: a class with a __getattr__ is read slower by Python
+# 3.11 on every attribute (bench_engine.py: backward ~900 -> ~530 ns per node). A name
+# that is no op then gets Python's own AttributeError ("Did you mean: 'relu'?").
+
+def _load_on_first_lookup(self: Value, name: str) -> Any:
+    if name.startswith("_"):  # protocols and internals are never ops
+        raise AttributeError(f"'Value' object has no attribute '{name}'", name=name, obj=self)
+    try:
+        fn = getattr(ops, name)  # loads the plugins
+    except UnknownOpError as e:  # says which op is nearest, if one is
+        raise AttributeError(f"'Value' object has no attribute '{name}': {e}", name=name,
+                             obj=self) from None
+    return functools.partial(fn, self)
+
+
+def install_methods(functions: dict[str, Callable[..., Any]]) -> None:
+    for name, fn in functions.items():  # new ones in before stale ones leave (threads)
+        own = Value.__dict__.get(name)
+        if own is None or getattr(own, "_picograd_op", False):  # never shadow Value's own
+            fn._picograd_op = True  # type: ignore[attr-defined]
+            setattr(Value, name, fn)
+    for name, member in list(Value.__dict__.items()):
+        if getattr(member, "_picograd_op", False) and name not in functions:
+            delattr(Value, name)
+    if functions and "__getattr__" in Value.__dict__:
+        del Value.__getattr__  # type: ignore[attr-defined]
+    elif not functions:
+        Value.__getattr__ = _load_on_first_lookup  # type: ignore[attr-defined]
+
+
+Value.__getattr__ = _load_on_first_lookup  # type: ignore[attr-defined]
+ops._on_install = install_methods

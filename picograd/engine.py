@@ -19,14 +19,14 @@ import functools
 import itertools
 import math
 import operator
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from . import ops
-from .errors import OpError, UnknownOpError, add_note, op_note
+from .data import as_data, ones_like
+from .errors import OpError, add_note, op_note
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -66,7 +66,7 @@ class Value:
 
     def __init__(self, data: Any, _children: Iterable[Value] = (), _op: str = "",
                  label: str = "", *, requires_grad: bool = True) -> None:
-        self._data = data if data.__class__ is float else _as_data(data)
+        self._data = data if data.__class__ is float else as_data(data)
         self._grad: Any = 0.0
         self.requires_grad = bool(requires_grad)
         self.op: BoundOp | None = None  # the op that made this node (None for a leaf)
@@ -104,7 +104,7 @@ class Value:
 
     # Every other registered op (plugin ops, weighted_sum, the losses, ...) is a method
     # too: building the op table sets ``Value.gelu`` to ``ops.gelu``, so x.gelu(...) is
-    # ops.gelu(x, ...). See _install_methods below.
+    # ops.gelu(x, ...). See install_methods in picograd/apply.py.
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *ops.__dir__()})
@@ -119,7 +119,7 @@ class Value:
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = value if value.__class__ is float else _as_data(value, "data")
+        self._data = value if value.__class__ is float else as_data(value, "data")
 
     @property
     def grad(self) -> Any:
@@ -131,7 +131,7 @@ class Value:
         if value is None:
             value = 0.0
         elif value.__class__ is not float and not isinstance(value, Value):
-            value = _as_data(value, "grad")
+            value = as_data(value, "grad")
         self._grad = value
 
     @property
@@ -253,7 +253,7 @@ class Value:
         if create_graph:
             from .grad import backward_with_graph
             return backward_with_graph(self, grad)
-        seed = _ones_like(self._data) if grad is None else grad
+        seed = ones_like(self._data) if grad is None else grad
         if self._a is None:  # a leaf: d(self)/d(self) = 1, and nothing else to do
             self.grad = seed
             return
@@ -299,46 +299,6 @@ class Value:
 
 
 _MICROGRAD_SYMBOLS = {"add": "+", "mul": "*", "relu": "ReLU"}
-
-
-# ---- plugin ops as methods -----------------------------------------------------------------
-#
-# The one mechanism that makes registered ops methods. Until the op table is built,
-# Value has a __getattr__ that builds it on the first name the class lacks (x.gelu on a
-# fresh process). Building or changing the table calls _install_methods, which sets
-# every op the class does not write out itself as a method, removes the stale ones,
-# and removes that __getattr__: a class with a __getattr__ is read slower by Python
-# 3.11 on every attribute (bench_engine.py: backward ~900 -> ~530 ns per node). A name
-# that is no op then gets Python's own AttributeError ("Did you mean: 'relu'?").
-
-def _load_on_first_lookup(self: Value, name: str) -> Any:
-    if name.startswith("_"):  # protocols and internals are never ops
-        raise AttributeError(f"'Value' object has no attribute '{name}'", name=name, obj=self)
-    try:
-        fn = getattr(ops, name)  # loads the plugins
-    except UnknownOpError as e:  # says which op is nearest, if one is
-        raise AttributeError(f"'Value' object has no attribute '{name}': {e}", name=name,
-                             obj=self) from None
-    return functools.partial(fn, self)
-
-
-def _install_methods(functions: dict[str, Callable[..., Any]]) -> None:
-    for name, fn in functions.items():  # new ones in before stale ones leave (threads)
-        own = Value.__dict__.get(name)
-        if own is None or getattr(own, "_picograd_op", False):  # never shadow Value's own
-            fn._picograd_op = True  # type: ignore[attr-defined]
-            setattr(Value, name, fn)
-    for name, member in list(Value.__dict__.items()):
-        if getattr(member, "_picograd_op", False) and name not in functions:
-            delattr(Value, name)
-    if functions and "__getattr__" in Value.__dict__:
-        del Value.__getattr__  # type: ignore[attr-defined]
-    elif not functions:
-        Value.__getattr__ = _load_on_first_lookup  # type: ignore[attr-defined]
-
-
-Value.__getattr__ = _load_on_first_lookup  # type: ignore[attr-defined]
-ops._on_install = _install_methods
 
 
 def _nothing() -> None:
@@ -392,43 +352,9 @@ _by_id, _data = operator.attrgetter("_id"), operator.attrgetter("_data")
 _isfinite = math.isfinite
 
 
-def _ones_like(data: Any) -> Any:
-    """d(self)/d(self) = 1: ones in a batch's shape, even where the data is inf or NaN."""
-    if data.__class__ is float or not _is_array(data):
-        return 1.0
-    return sys.modules["numpy"].ones_like(data, dtype=float)
-
-
 # ---------------------------------------------------------------------------------------
-# Numbers in, clear errors out.
+# Nodes in, clear errors out.
 # ---------------------------------------------------------------------------------------
-
-def _is_array(x: Any) -> bool:
-    np = sys.modules.get("numpy")
-    return np is not None and isinstance(x, np.ndarray)
-
-
-def _as_data(x: Any, what: str = "Value()") -> Any:
-    """What a Value stores: a float, or a float64 numpy array (a copy: the caller's
-    array may change under us). Anything else is a TypeError naming ``what``."""
-    if x.__class__ is float:
-        return x
-    if _is_array(x):
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{what} expects real numbers, got an array of dtype {x.dtype}")
-        return x.astype(float)
-    np = sys.modules.get("numpy")
-    if isinstance(x, (int, float)) or np is not None and isinstance(
-            x, (np.integer, np.floating, np.bool_)):
-        try:
-            return float(x)
-        except OverflowError:
-            bits = int(x).bit_length()
-            raise OverflowError(f"{what} got an int too large for a float ({bits} bits)") \
-                from None
-    raise TypeError(f"{what} expects a real number or a numpy array, got "
-                    f"{type(x).__name__} {x!r}")
-
 
 def _slots_for(inputs: tuple[Value, ...]) -> tuple[Value | None, Any]:
     """(_a, _b) for a node made from ``inputs`` (see ``Value._prev``)."""

@@ -23,12 +23,12 @@ from . import ops
 from .apply import constant
 from .engine import (
     Value,
-    _as_data,
     _count_error,
     _differentiating,
-    _ones_like,
     _short,
     _topological_order,
+    as_data,
+    ones_like,
 )
 from .errors import OpError, add_note, op_note
 from .kernel import BoundOp
@@ -82,7 +82,7 @@ def gradients(root: Value, seed: Any = None) -> dict[Value, Value]:
     """d(root)/d(node), as a Value, for root and every node that needs a gradient on
     the way to it (the inputs of op nodes, in the graph below root)."""
     g0 = seed if isinstance(seed, Value) else constant(
-        _as_data(_ones_like(root._data) if seed is None else seed, "the seed gradient"))
+        as_data(ones_like(root._data) if seed is None else seed, "the seed gradient"))
     grads = {root: g0}
     if root._a is None:
         return grads
@@ -132,7 +132,7 @@ def _as_gradient(gp: Any, p: Value, op: BoundOp) -> Value:
     """A gradient from a differentiable backward as a Value of its input's shape."""
     if not isinstance(gp, Value):  # a number: a gradient that does not depend on anything
         try:
-            gp = constant(_as_data(gp))
+            gp = constant(as_data(gp))
         except (TypeError, OverflowError):
             raise OpError(
                 f"the differentiable backward of op '{op.name}' ({op.provider}) returned "
