@@ -21,15 +21,8 @@ from typing import Any
 
 from . import ops
 from .apply import constant
-from .engine import (
-    Value,
-    _count_error,
-    _differentiating,
-    _short,
-    _topological_order,
-    as_data,
-    ones_like,
-)
+from .data import as_data, ones_like
+from .engine import Value, _count_error, _differentiating, _short, _topological_order
 from .errors import OpError, add_note, op_note
 from .kernel import BoundOp
 
