@@ -34,7 +34,7 @@ def array_functions(op: Op, attrs: dict[str, Any],
     """The (forward, backward) that run ``op`` (from ``provider``) with ``attrs`` on
     numpy arrays."""
     def fix(fn: Callable) -> Callable:
-        return (lambda *xs: fn(*xs, **attrs)) if attrs else fn
+        return (lambda *xs, **kw: fn(*xs, **attrs, **kw)) if attrs else fn
 
     forward = fix(op.forward)
     backward = None if op.backward is None else fix(op.backward)
@@ -47,15 +47,16 @@ def array_functions(op: Op, attrs: dict[str, Any],
     else:
         fwd, bwd = elementwise(forward, of=(op.name, provider)), None
     if bwd is None and backward is not None:
-        bwd = elementwise(backward, many=True)
+        by_entry = elementwise(backward, many=True)
+        bwd = lambda *xs, **needs: by_entry(*xs)  # noqa: E731  (every gradient, always)
     return fwd, (None if bwd is None else reduced(bwd))
 
 
 def quiet(fn: Callable) -> Callable:
     """``fn`` without numpy's warnings on overflow (inf) and invalid results (NaN)."""
-    def quieted(*args: Any) -> Any:
+    def quieted(*args: Any, **kw: Any) -> Any:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return fn(*args)
+            return fn(*args, **kw)
 
     return quieted
 
@@ -106,11 +107,13 @@ def _sum(x: Any) -> Any:
 
 def reduced(backward: Callable) -> Callable:
     """Wrap an array backward so each gradient comes back in its input's shape."""
-    def in_shape(g: Any, y: Any, *xs: Any) -> tuple:
-        grads = backward(g, y, *xs)
+    def in_shape(g: Any, y: Any, *xs: Any, **needs: Any) -> tuple:
+        grads = backward(g, y, *xs, **needs)
         if grads.__class__ is not tuple or len(grads) != len(xs):
             return grads  # the engine reports the broken count
-        return tuple([unbroadcast(gx, x) for gx, x in zip(grads, xs)])
+        needed = needs.get("needs_input_grad") or [True] * len(xs)  # (unused: as it is)
+        return tuple([unbroadcast(gx, x) if need else gx
+                      for gx, x, need in zip(grads, xs, needed)])
 
     return in_shape
 

@@ -60,9 +60,11 @@ class Value:
     """A node in the computation graph: a number, its gradient and how it was made."""
 
     # op: the op that made this node (None for a leaf). _a, _b: its inputs, read as
-    # ``_prev`` (see there). _label, _backward_fn and _op_text are set only when used.
+    # ``_prev`` (see there). _label, _backward_fn and _op_text are set only when used;
+    # _owner only on a layer's parameters (picograd/params.py).
     __slots__ = ("_data", "_grad", "requires_grad", "op", "_a", "_b", "_id",
-                 "_label", "_backward_fn", "_op_text")
+                 "_label", "_backward_fn", "_op_text", "_owner")
+    _owner: Any  # (declared for type checkers: a slot, set on parameters only)
 
     def __init__(self, data: Any, _children: Iterable[Value] = (), _op: str = "",
                  label: str = "", *, requires_grad: bool = True) -> None:
@@ -283,10 +285,10 @@ class Value:
                 grads = op.backward(g, y, x, z)  # type: ignore[misc]
                 if grads.__class__ is not tuple or len(grads) != 2:
                     raise _count_error(op, 2, grads)
-                if a.requires_grad:
-                    a._grad += grads[0]
+                if a.requires_grad:  # (never +=: an array .grad is kept to restore)
+                    a._grad = a._grad + grads[0]
                 if b.requires_grad:
-                    b._grad += grads[1]
+                    b._grad = b._grad + grads[1]
         except BaseException as e:
             for node, g in zip(reached, before):
                 node._grad = g
@@ -317,12 +319,16 @@ def _chain_rule(v: Value) -> None:
     xs = list(map(_data, inputs))
     if g.__class__ is float and g == 0.0 and op.skips_zero and _isfinite(sum(xs, y)):
         return
-    grads = op.backward(g, y, *xs)  # type: ignore[misc]
+    if op.needs_input_grad:  # it may skip the gradients of constants (Op.needs_input_grad)
+        needs = tuple([p.requires_grad for p in inputs])
+        grads = op.backward(g, y, *xs, needs_input_grad=needs)  # type: ignore[misc]
+    else:
+        grads = op.backward(g, y, *xs)  # type: ignore[misc]
     if grads.__class__ is not tuple or len(grads) != len(xs):
         raise _count_error(op, len(xs), grads)
     for p, gp in zip(inputs, grads):
         if p.requires_grad:
-            p._grad += gp
+            p._grad = p._grad + gp  # a new array, never in place: see backward()
 
 
 def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:

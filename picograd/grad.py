@@ -25,6 +25,7 @@ from .data import as_data, ones_like
 from .engine import Value, _count_error, _differentiating, _short, _topological_order
 from .errors import OpError, add_note, op_note
 from .kernel import BoundOp
+from .params import LayerParameters
 
 HOW = "see docs/higher-order.md"
 
@@ -51,6 +52,12 @@ def grad(output: Value, inputs: Value | Sequence[Value],
                             f"{type(x).__name__} {x!r}")
     if create_graph:
         grads = gradients(output)
+        for x in xs:
+            if x not in grads and _in_arrays(x, grads):
+                raise ValueError(
+                    f"grad(..., create_graph=True) with respect to the scalar parameter {x!r}"
+                    f" of a layer that ran on a batch, as the arrays layer.W and layer.b: "
+                    f"differentiate with respect to those ({HOW})")
         return tuple(grads[x] if x in grads else constant(_zeros(x)) for x in xs)
     return _number_gradients(output, xs)
 
@@ -169,10 +176,18 @@ def _number_gradients(output: Value, xs: tuple[Value, ...]) -> tuple[Any, ...]:
             v._grad = 0.0
         output.backward()
         seen = set(reached)
-        return tuple(x._grad if x in seen else _zeros(x) for x in xs)
+        return tuple(x._grad if x in seen or _in_arrays(x, seen) else _zeros(x) for x in xs)
     finally:
         for v, g in zip(reached, before):
             v._grad = g
+
+
+def _in_arrays(x: Value, graph: Any) -> bool:
+    """Whether x is a layer's scalar parameter whose layer ran on a batch in ``graph``:
+    its gradient is then an entry of the layer's arrays' (picograd/params.py)."""
+    owner = getattr(x, "_owner", None)
+    return isinstance(owner, LayerParameters) and owner.W is not None and \
+        (owner.W in graph or owner.b in graph)
 
 
 def _zeros(x: Value) -> Any:

@@ -30,11 +30,13 @@ class BoundOp:
     backward: Callable[..., tuple] | None
     arrays: bool = False  # this variant runs on numpy arrays
     skips_zero: bool = False  # see ZERO_SKIPPING
-    arity: int | None = field(init=False)  # the op's (a plain attribute: backward reads it)
+    arity: int | None = field(init=False)  # the op's (plain attributes: backward reads them)
+    needs_input_grad: bool = field(init=False)
     _variants: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "arity", self.op.arity)
+        object.__setattr__(self, "needs_input_grad", self.op.needs_input_grad)
 
     @classmethod
     def of(cls, op: Op, provider: str) -> BoundOp:

@@ -19,6 +19,7 @@ from typing import Any
 from . import ops
 from .active import active_registry
 from .engine import Value
+from .params import live_values
 
 __all__ = ["bce", "get", "hinge", "l2", "logistic", "mean", "mse", "names"]
 
@@ -95,9 +96,12 @@ def mse(scores: Any, targets: Any) -> Value:
 
 
 def l2(params: Iterable[Value]) -> Value:
-    """The sum of squares of ``params`` (weight decay as a loss term), as one node."""
-    params = list(params)
-    return ops.sumsq(*params)  # 0 + p1 p1 + ... + pn pn
+    """The sum of squares of ``params`` (weight decay as a loss term), as one node.
+
+    A whole layer's parameters count as its arrays W and b when those are live (after
+    a batch forward): the same sum, with two inputs instead of one per parameter.
+    """
+    return ops.sumsq(*live_values(params))  # 0 + p1 p1 + ... + pn pn
 
 
 def mean(v: Value) -> Value:

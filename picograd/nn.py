@@ -13,6 +13,10 @@ graph) instead of one ``weighted_sum`` node per neuron, or, on a batch, one ``de
 node per layer (a matrix product). Fused nodes apply relu themselves only while the
 registered ``relu`` is the built-in one; an overriding plugin's relu gets its own node.
 ``save``/``load`` keep a model in a JSON file.
+
+A layer's parameters are also two arrays, ``layer.W`` (nout, nin) and ``layer.b``
+(nout,), which a batch step reads and updates as a whole (see picograd/params.py);
+``model.parameters()`` stays micrograd's list of scalar Values, showing the same numbers.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from .apply import apply
 from .engine import Value
 from .errors import OpConflictError, UnknownOpError
 from .kernel import BoundOp
+from .params import LayerParameters, Parameters, grouped
 from .plugins import conflict_message
 
 FORMAT = "picograd-mlp"
@@ -43,7 +48,10 @@ class Module:
     """Anything with parameters: ``zero_grad()`` clears their gradients."""
 
     def zero_grad(self) -> None:
-        for p in self.parameters():
+        layers, rest = grouped(self.parameters())
+        for layer in layers:  # its arrays, or its scalars: whichever side is live
+            layer.zero_grad()
+        for p in rest:
             p.grad = 0.0
 
     def parameters(self) -> list[Value]:
@@ -139,6 +147,17 @@ class Layer(Module):
                  rng: random.Random | None = None, **kwargs: Any) -> None:
         rng = _rng(seed, rng)  # one generator for all neurons, so they differ
         self.neurons = [Neuron(nin, rng=rng, **kwargs) for _ in range(nout)]
+        self._params = LayerParameters(self.neurons)
+
+    @property
+    def W(self) -> Value:
+        """The weights as one (nout, nin) array Value: row j is neuron j's ``w``."""
+        return self._params.arrays()[0]
+
+    @property
+    def b(self) -> Value:
+        """The biases as one (nout,) array Value: entry j is neuron j's ``b``."""
+        return self._params.arrays()[1]
 
     def __call__(self, x: Any) -> Value | list[Value]:
         """One sample (``nin`` numbers or Values), or a 2-D batch: one Value per output."""
@@ -149,6 +168,7 @@ class Layer(Module):
             if self.neurons[0].fused:
                 return _columns(self._batch(x, fold_relu))
             x = _input_columns(x)
+        self._params.use_scalars()  # the neurons read their scalar Values
         out = [n._forward(x, fold_relu) for n in self.neurons]
         return out[0] if len(out) == 1 else out
 
@@ -156,14 +176,14 @@ class Layer(Module):
         """The whole layer on a batch of rows X (batch, nin), as one ``dense`` node.
 
         Returns the (batch, nout) Value of every neuron's output for every row. The
-        node's inputs are this layer's parameters and X, so each parameter gets its
-        gradient summed over the batch, as the per-sample graphs would give it.
+        node's inputs are this layer's ``W`` and ``b`` and X, so each parameter gets
+        its gradient summed over the batch, as the per-sample graphs would give it.
         """
         return self._batch(X, _relu_foldable())
 
     def _batch(self, X: Any, fold_relu: BoundOp | None) -> Value:
         first = self.neurons[0]
-        nin, nout = len(first.w), len(self.neurons)
+        nin = len(first.w)
         if _is_batch(X):
             X = Value(X, requires_grad=False)
         if not isinstance(X, Value) or not _is_batch(X.data) or X.data.shape[1] != nin:
@@ -171,13 +191,14 @@ class Layer(Module):
             raise ValueError(f"{self!r} takes a batch of shape (batch, {nin}), "
                              f"got {shape or type(X).__name__}")
         relu = fold_relu is not None and first.nonlin and first.activation == "relu"
-        Y = ops.dense(*self.parameters(), X, nout=nout, relu=relu)
+        W, b = self._params.arrays()
+        Y = ops.dense(W, b, X, relu=relu)
         if first.nonlin and not relu:  # any other activation: one node, elementwise
             Y = getattr(ops, first.activation)(Y)
         return Y
 
     def parameters(self) -> list[Value]:
-        return [p for n in self.neurons for p in n.parameters()]
+        return Parameters([self._params])
 
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
@@ -222,7 +243,7 @@ class MLP(Module):
         return x
 
     def parameters(self) -> list[Value]:
-        return [p for layer in self.layers for p in layer.parameters()]
+        return Parameters([layer._params for layer in self.layers])
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

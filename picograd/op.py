@@ -46,6 +46,12 @@ Everything else is optional:
                 ``lambda g, y, x: (g * ops.cos(x),)``. None (the default): the op has
                 no second derivative, and asking for one is an error naming the op.
                 A composite op needs nothing: its parts are differentiated.
+    needs_input_grad
+                True when backward takes a keyword ``needs_input_grad``: one bool per
+                input, False for an input that needs no gradient (a constant, such as
+                a batch of data). Backward may return 0.0 there and skip that work:
+                ``dense`` skips dL/dX, a product as large as its forward. Without the
+                keyword it must return every gradient.
     doc         one line for ``picograd ops``.
     derivative  dy/dx as text for ``explore``: "1 - y**2"; one per input: ("b", "a").
 
@@ -79,7 +85,8 @@ class Op:
     array_backward: Callable[..., tuple] | None = None
     doc: str = ""
     derivative: str | tuple[str, ...] = ""  # how the explorer writes dy/dx; "": numbers only
-    grad_backward: Callable[..., tuple] | bool | None = None  # (last: keeps positions)
+    grad_backward: Callable[..., tuple] | bool | None = None  # (new fields last: positions)
+    needs_input_grad: bool = False
 
     @property
     def composite(self) -> bool:

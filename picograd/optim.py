@@ -9,14 +9,22 @@
 
 ``lr`` is a number, or a schedule: a function of the step number (0, 1, ...) that
 returns the learning rate for that step.
+
+Given a whole layer's parameters (as ``model.parameters()`` gives them), an optimizer
+updates that layer's two arrays, ``layer.W`` and ``layer.b``, with numpy: the same
+arithmetic entry by entry, so the same numbers as one scalar at a time, and a batch
+step costs a few numpy calls per layer instead of one Python step per parameter
+(picograd/params.py). Any other Value is updated on its own.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from .engine import Value
+from .params import grouped
 
 Schedule = Callable[[int], float]
 
@@ -40,9 +48,11 @@ class Optimizer:
     """What every optimizer shares: the parameters, the learning rate, a step count."""
 
     def __init__(self, params: Iterable[Value], lr: float | Schedule) -> None:
-        self.params = list(params)
+        given = params if isinstance(params, list) else list(params)
+        self.params = list(given)
         if not self.params or not all(isinstance(p, Value) for p in self.params):
             raise TypeError("an optimizer needs a non-empty list of Values (model.parameters())")
+        self._layers, self._others = grouped(given)
         if not callable(lr) and not (isinstance(lr, (int, float)) and math.isfinite(lr)
                                      and lr > 0):
             raise ValueError(f"lr must be a positive number or a schedule, got {lr!r}")
@@ -53,8 +63,14 @@ class Optimizer:
         """The learning rate the next ``step()`` uses."""
         return float(self.lr(self.steps)) if callable(self.lr) else float(self.lr)
 
+    def tensors(self) -> list[Value]:
+        """What ``step()`` updates: each whole layer's W and b, then the other Values."""
+        return [v for layer in self._layers for v in layer.arrays()] + self._others
+
     def zero_grad(self) -> None:
-        for p in self.params:
+        for layer in self._layers:  # its arrays, or its scalars: whichever side is live
+            layer.zero_grad()
+        for p in self._others:
             p.grad = 0.0
 
     def step(self) -> None:
@@ -75,20 +91,15 @@ class SGD(Optimizer):
         if weight_decay < 0.0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.momentum, self.weight_decay = momentum, weight_decay
-        self.velocity = [0.0] * len(self.params)
+        self.velocity: list = [0.0] * len(self.tensors())
 
     def step(self) -> None:
         lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
-        if not mu and not wd:  # micrograd's update, the demo's: w -= lr * grad
-            for p in self.params:
-                p.data -= lr * p.grad
-            self.steps += 1
-            return
-        for i, p in enumerate(self.params):
+        for i, p in enumerate(self.tensors()):  # a float, or a layer's array
             g = p.grad + wd * p.data if wd else p.grad
             if mu:
                 g = self.velocity[i] = mu * self.velocity[i] + g
-            p.data -= lr * g
+            _descend(p, lr * g)  # micrograd's update, the demo's: w -= lr * grad
         self.steps += 1
 
 
@@ -109,16 +120,32 @@ class Adam(Optimizer):
         if eps <= 0.0 or weight_decay < 0.0:
             raise ValueError("eps must be > 0 and weight_decay >= 0")
         self.betas, self.eps, self.weight_decay = (b1, b2), eps, weight_decay
-        self.m = [0.0] * len(self.params)
-        self.v = [0.0] * len(self.params)
+        self.m: list = [0.0] * len(self.tensors())
+        self.v: list = [0.0] * len(self.tensors())
 
     def step(self) -> None:
         lr, (b1, b2), eps, wd = self.current_lr(), self.betas, self.eps, self.weight_decay
         t = self.steps + 1
         c1, c2 = 1.0 - b1**t, 1.0 - b2**t  # bias corrections
-        for i, p in enumerate(self.params):
+        for i, p in enumerate(self.tensors()):  # a float, or a layer's array
             g = p.grad + wd * p.data if wd else p.grad
             self.m[i] = b1 * self.m[i] + (1.0 - b1) * g
             self.v[i] = b2 * self.v[i] + (1.0 - b2) * g * g
-            p.data -= lr * (self.m[i] / c1) / (math.sqrt(self.v[i] / c2) + eps)
+            _descend(p, lr * (self.m[i] / c1) / (_sqrt(self.v[i] / c2) + eps))
         self.steps += 1
+
+
+def _descend(p: Value, step: Any) -> None:
+    """p.data -= step: a float, or a layer's array in place (no copy of 100,000 floats)."""
+    if p._data.__class__ is float:
+        p.data = p._data - step
+    else:
+        p._data -= step
+
+
+def _sqrt(x: Any) -> Any:
+    if x.__class__ is float:
+        return math.sqrt(x)
+    import numpy as np
+
+    return np.sqrt(x)

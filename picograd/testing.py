@@ -130,6 +130,8 @@ def run_checks(op: Op | BoundOp | str, *, batch: bool = True) -> list[CheckResul
     record("gradients", lambda: _check_engine_gradients(op, samples))
     if op.attrs:
         record("attributes", lambda: _check_attributes(op, samples))
+    if op.needs_input_grad:
+        record("needs_input_grad", lambda: _check_needs_input_grad(bound, samples))
     if batch:
         record("batch", lambda: _check_batch(bound, samples))
     _record_second_derivatives(op, samples, batch, results)
@@ -171,6 +173,23 @@ def _check_forward(op: BoundOp, samples: list[tuple]) -> str:
         if not (y1 == y2 or (math.isnan(y1) and math.isnan(y2))):
             raise GradcheckError(f"forward{xs} is not deterministic: {y1!r} then {y2!r}")
     return f"{len(samples)} sample(s)"
+
+
+def _check_needs_input_grad(op: BoundOp, samples: list[tuple]) -> str:
+    # Leaving one input out may change only that input's gradient.
+    backward = _backward(op)
+    for xs in samples:
+        y = op.forward(*xs)
+        every = backward(1.0, y, *xs)
+        for i in range(len(xs)):
+            needs = tuple(j != i for j in range(len(xs)))
+            some = backward(1.0, y, *xs, needs_input_grad=needs)
+            for j, (a, b) in enumerate(zip(every, some)):
+                if j != i and not (a == b or (math.isnan(a) and math.isnan(b))):
+                    raise GradcheckError(
+                        f"backward{xs} with needs_input_grad={needs} changed the gradient "
+                        f"of input {j}: {a!r} without it, {b!r} with it")
+    return "each input left out in turn"
 
 
 def _check_gradient_count(op: BoundOp, samples: list[tuple]) -> None:

@@ -123,96 +123,80 @@ def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
 
 # ---- a whole layer as one node (batch mode) -------------------------------------------
 #
-#     dense(w_11, ..., w_1n, b_1, ..., w_m1, ..., w_mn, b_m, X, nout=m, relu=False) = Y
+#     dense(W, b, X, relu=False) = Y = X @ W.T + b
 #
-# The inputs are the layer's parameters in ``Layer.parameters()`` order (neuron by
-# neuron: its weights, then its bias), then one input X holding a batch of rows
-# (batch, n). Row k of Y (batch, m) is every neuron's weighted sum of row k of X:
+# W is a layer's weights as one (m, n) array (row j: neuron j's n weights), b its m
+# biases, X a batch of rows (batch, n). Row k of Y (batch, m) is every neuron's
+# weighted sum of row k of X. By the chain rule, with G = dL/dY (batch, m):
 #
-#     Y = X @ W.T + b,   W the (m, n) weights, b the m biases
-#
-# and by the chain rule, with G = dL/dY (batch, m):
-#
-#     dL/dW = G.T @ X   (each weight's gradient summed over the batch: one float each)
+#     dL/dW = G.T @ X   (each weight's gradient, summed over the batch)
 #     dL/db = G summed over the batch,     dL/dX = G @ W
 #
-# With m = 1 neuron, X may also be a float (one row of one input) or a 1-D batch of
-# them: then it is the scalar op relu?(w x + b), the form the gradient checker tests.
-# Only sums and products: the same two functions serve floats and arrays, and give
-# the per-sample graph's numbers up to the order numpy adds them in.
+# On floats (or 1-D batches of them) it is one neuron with one input, relu?(w x + b):
+# the form the gradient checker tests. Only sums and products: the per-sample graph's
+# numbers, up to the order numpy adds them in.
 
-def _layout(pbx: tuple, nout: int) -> int:
-    """n, the inputs per row, checked against X's shape and the number of parameters."""
-    if isinstance(nout, bool) or not isinstance(nout, int) or nout < 1:
-        raise TypeError(f"dense: nout must be a positive int (the layer's neurons), "
-                        f"got {nout!r}")
-    count, ndim = len(pbx) - 1, np.ndim(pbx[-1])
-    if ndim == 2:
-        nin = np.shape(pbx[-1])[1]
-    elif ndim < 2 and nout == 1:
-        nin = 1  # a float, or a batch of floats: one row of one input each
-    else:
-        raise ValueError(f"dense with nout={nout} takes X as a batch of rows (batch, n), "
-                         f"got shape {np.shape(pbx[-1])}")
-    if nout < 1 or count != nout * (nin + 1):
-        raise ValueError(
-            f"dense with nout={nout} and {nin} input(s) per row takes {nout * (nin + 1)} "
-            f"parameters (each neuron's {nin} weight(s), then its bias) and X, got {count} "
-            "parameters"
-        )
-    return nin
+def _shapes(W, b, X) -> bool:
+    """Whether this is a layer on a batch of rows (else: w x + b on numbers)."""
+    if np.ndim(W) < 2 and np.ndim(X) < 2:
+        return False
+    if np.ndim(W) == 2 and np.ndim(X) == 2 and np.shape(b) in ((), np.shape(W)[:1]) and \
+            np.shape(X)[1] == np.shape(W)[1]:
+        return True  # (a float b is every neuron's bias)
+    raise ValueError(f"dense takes W (m, n), b (m,) and a batch of rows X (batch, n); got "
+                     f"W {np.shape(W)}, b {np.shape(b)}, X {np.shape(X)}")
 
 
-def _matrix(params: tuple, nin: int, nout: int):
-    """The parameters as one (m, n + 1) matrix: row j is neuron j's weights, then its bias."""
-    A = np.array(params, dtype=float)
-    if A.ndim != 1:
-        raise ValueError("dense takes numbers as weights and biases; only X holds a batch")
-    return A.reshape(nout, nin + 1)
-
-
-def dense_fwd(*pbx, nout=1, relu=False):
-    nin, X = _layout(pbx, nout), pbx[-1]
-    if np.ndim(X) < 2:  # one neuron, one input: w x + b
-        y = pbx[0] * X + pbx[1]
+def dense_fwd(W, b, X, relu=False):
+    if not _shapes(W, b, X):  # one neuron, one input: w x + b
+        y = W * X + b
         if not relu:
             return y
         return (0.0 if y <= 0.0 else y) if y.__class__ is float else np.maximum(y, 0.0)
-    A = _matrix(pbx[:-1], nin, nout)
-    Y = X @ A[:, :nin].T + A[:, nin]  # row k, column j: b_j + w_j . x_k
-    return np.maximum(Y, 0.0) if relu else Y
+    # Row k, column j: b_j + w_j . x_k. In place (+=, out=): every temporary the size of
+    # Y costs as much as the product itself, as fresh memory (bench_batch.py --sweep).
+    Y = X @ W.T
+    Y += b
+    return np.maximum(Y, 0.0, out=Y) if relu else Y
 
 
-def dense_bwd(g, y, *pbx, nout=1, relu=False):
-    nin, X = _layout(pbx, nout), pbx[-1]
-    if relu:
+def dense_bwd(g, y, W, b, X, relu=False, needs_input_grad=None):
+    if relu and y.__class__ is not float:  # g * relu's slope (see _through_relu), in place
+        slope = np.sign(y)
+        slope *= g
+        g = slope
+    elif relu:
         g = _through_relu(g, y)
-    if np.ndim(X) < 2:
-        return g * X, g, g * pbx[0]  # d/dw = x, d/db = 1, d/dx = w
-    A = _matrix(pbx[:-1], nin, nout)
-    gA = np.empty_like(A)
-    gA[:, :nin] = g.T @ X  # dL/dw_ji = sum over the batch of g_kj x_ki
-    gA[:, nin] = g.sum(axis=0)  # dL/db_j = sum over the batch of g_kj
-    return (*gA.ravel().tolist(), g @ A[:, :nin])  # floats in parameter order, then dL/dX
+    if not _shapes(W, b, X):
+        return g * X, g, g * W  # d/dw = x, d/db = 1, d/dx = w
+    # dL/dX is a matrix product as large as the forward's: skipped when X is data.
+    gX = g @ W if needs_input_grad is None or needs_input_grad[2] else 0.0
+    gb = np.ones(len(g)) @ g  # the sum over the batch, as a product: 10x g.sum(axis=0)
+    return g.T @ X, gb, gX
 
 
-def dense_grad_bwd(g, y, *pbx, nout=1, relu=False):
-    # dense_bwd on Values, with ops: dL/dX = G @ W is itself a dense layer (weights W.T,
-    # no bias) on G; dL/dw_ji and dL/db_j are sums over the batch of G's column j
-    # times X's column i (or 1).
-    nin, X = _layout(tuple(p.data for p in pbx), nout), pbx[-1]
+def dense_grad_bwd(g, y, W, b, X, relu=False):
+    # dense_bwd on Values, with ops. Each product is a dense layer again:
+    #     G @ W = dense(W.T, 0, G),   G.T @ X = dense(X.T, 0, G.T),
+    # and the bias's sum over the batch is ones @ G = dense(G.T, 0, ones), a row.
     if relu:
         g = g * relu_slope(y.data)
-    if np.ndim(X.data) < 2:
-        return g * X, g, g * pbx[0]  # one neuron, one input
-    W = [pbx[j * (nin + 1):j * (nin + 1) + nin] for j in range(nout)]
-    transposed = [p for i in range(nin) for p in (*[W[j][i] for j in range(nout)], 0.0)]
-    gX = F.dense(*transposed, g, nout=nin)
-    Gj = [F.column(g, index=j) for j in range(nout)]
-    Xi = [F.column(X, index=i) for i in range(nin)]
-    grads = [F.sum(Gj[j] * Xi[i]) if i < nin else F.sum(Gj[j])
-             for j in range(nout) for i in range(nin + 1)]
-    return (*grads, gX)
+    if not _shapes(W.data, b.data, X.data):
+        return g * X, g, g * W  # one neuron, one input
+    gX = F.dense(F.transpose(W), 0.0, g)
+    gW = F.dense(F.transpose(X), 0.0, F.transpose(g))
+    gb = F.column(F.transpose(F.dense(F.transpose(g), 0.0, np.ones((1, g.shape[0])))))
+    return gW, gb, gX
+
+
+# transpose(M) = M.T, a batch of rows turned into columns (a float is itself).
+
+def transpose_fwd(M):
+    return M if M.__class__ is float else np.ascontiguousarray(np.transpose(M))
+
+
+def transpose_bwd(g, y, M):
+    return (transpose_fwd(g),)
 
 
 # column(M, index=j) = M[:, j]: output j of a layer for every row, as the batch Value
@@ -241,7 +225,7 @@ def column_grad_bwd(g, y, M, index=0):
         return (g,)
     zeros = np.zeros(M.shape[0])
     if M.shape[1] == 1:  # (batch, 1): g beside zeros, times the weights (1, 0): exactly g
-        return (F.dense(1.0, 0.0, 0.0, F.columns(g, zeros), nout=1),)
+        return (F.dense(np.array([[1.0, 0.0]]), np.zeros(1), F.columns(g, zeros)),)
     return (F.columns(*[g if j == index else zeros for j in range(M.shape[1])]),)
 
 
@@ -281,11 +265,14 @@ NN_OPS = [
        derivative="1 for b, x_i for w_i, w_i for x_i",
        doc="b + w1*x1 + ... + wn*xn: a neuron's sum as one node (inputs b, w..., x...);"
            " relu=True applies relu in the same node"),
-    Op("dense", dense_fwd, dense_bwd, arity=None, vectorized=True, grad_backward=dense_grad_bwd,
-       attrs={"nout": 1, "relu": False}, samples=[(0.7, 0.1, -1.3), (-0.4, 0.3, 0.9)],
-       derivative="x for a weight, 1 for a bias, W for X",
-       doc="a layer on a batch of rows X (batch, n): X @ W.T + b as one node (inputs:"
-           " each neuron's weights then bias, then X)"),
+    Op("dense", dense_fwd, dense_bwd, arity=3, vectorized=True, grad_backward=dense_grad_bwd,
+       attrs={"relu": False}, needs_input_grad=True, samples=[(0.7, 0.1, -1.3), (-0.4, 0.3, 0.9)],
+       derivative=("x", "1", "w"),
+       doc="a layer on a batch of rows: X @ W.T + b as one node (inputs W (m, n), b (m,),"
+           " X (batch, n))"),
+    Op("transpose", transpose_fwd, transpose_bwd, vectorized=True,
+       grad_backward=lambda g, y, M: (F.transpose(g),), samples=[(1.5,), (-0.5,)],
+       derivative="1", doc="M.T: a batch of rows (batch, m) as (m, batch); a float is itself"),
     Op("column", column_fwd, lambda g, y, M, index=0: (g,), array_forward=column_array_fwd,
        array_backward=column_array_bwd, grad_backward=column_grad_bwd, attrs={"index": 0},
        samples=[(1.5,), (-0.5,)],

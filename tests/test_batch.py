@@ -11,6 +11,7 @@ from reference_cases import readme_expression
 
 import picograd.ops as ops
 from picograd import Op, Value, hookimpl, no_grad
+from picograd.active import active_registry
 from picograd.testing import check_op
 
 XS = np.array([-4.0, 0.5, 2.5])  # three samples
@@ -267,49 +268,66 @@ def test_dense_is_every_neurons_weighted_sum_and_its_gradients_match_finite_diff
         registry, relu):
     rng = np.random.default_rng(5)
     nin, nout, batch = 3, 2, 4
-    params = rng.uniform(-1, 1, nout * (nin + 1)).tolist()  # neuron by neuron: w..., b
-    X = rng.normal(size=(batch, nin))
+    W0, b0 = rng.uniform(-1, 1, (nout, nin)), rng.uniform(-1, 1, nout)
+    X0 = rng.normal(size=(batch, nin))
     R = rng.normal(size=(batch, nout))  # the loss sum(R * Y) weighs every output
 
-    def loss(ps, X):
-        return float(np.sum(R * ops.dense(*ps, Value(X), nout=nout, relu=relu).data))
+    def loss(W, b, X):
+        return float(np.sum(R * ops.dense(W, b, X, relu=relu).data))
 
-    Y = ops.dense(*params, Value(X), nout=nout, relu=relu).data
+    Y = ops.dense(W0, b0, X0, relu=relu).data
     for k in range(batch):  # row k, neuron j: weighted_sum of row k with neuron j's numbers
         for j in range(nout):
-            w, b = params[j * (nin + 1):j * (nin + 1) + nin], params[j * (nin + 1) + nin]
-            want = ops.weighted_sum(b, *w, *X[k].tolist(), relu=relu).data
+            want = ops.weighted_sum(b0[j], *W0[j].tolist(), *X0[k].tolist(), relu=relu).data
             assert Y[k, j] == pytest.approx(want, rel=1e-14, abs=1e-15)
     if relu:
         assert (Y == 0.0).any() and (Y > 0.0).any()  # both sides of the kink
 
-    ps, Xv = [Value(p) for p in params], Value(X)
-    out = ops.sum(ops.dense(*ps, Xv, nout=nout, relu=relu) * R)
+    W, b, X = Value(W0), Value(b0), Value(X0)
+    out = ops.sum(ops.dense(W, b, X, relu=relu) * R)
     out.backward()
-    assert out._prev[0].op.name == "mul" and len(out._prev[0]._prev[0]._prev) == len(ps) + 1
+    assert out._prev[0].op.name == "mul" and out._prev[0]._prev[0]._prev == (W, b, X)
     eps = 1e-6
-    for i, p in enumerate(params):
-        up, down = list(params), list(params)
-        up[i], down[i] = p + eps, p - eps
-        numeric = (loss(up, X) - loss(down, X)) / (2 * eps)
-        assert isinstance(ps[i].grad, float)
-        assert ps[i].grad == pytest.approx(numeric, rel=1e-6, abs=1e-8)
-    for k in range(batch):
-        for i in range(nin):
-            up, down = X.copy(), X.copy()
-            up[k, i] += eps
-            down[k, i] -= eps
-            numeric = (loss(params, up) - loss(params, down)) / (2 * eps)
-            assert Xv.grad[k, i] == pytest.approx(numeric, rel=1e-6, abs=1e-8)
+    for v, arrays in ((W, [W0, b0, X0]), (b, [W0, b0, X0]), (X, [W0, b0, X0])):
+        which = [W, b, X].index(v)
+        assert v.grad.shape == arrays[which].shape
+        for idx in np.ndindex(arrays[which].shape):
+            up, down = [a.copy() for a in arrays], [a.copy() for a in arrays]
+            up[which][idx] += eps
+            down[which][idx] -= eps
+            numeric = (loss(*up) - loss(*down)) / (2 * eps)
+            assert v.grad[idx] == pytest.approx(numeric, rel=1e-6, abs=1e-8)
 
 
-def test_dense_with_the_wrong_number_of_parameters_names_the_op(registry):
+def test_dense_skips_the_gradient_of_a_constant_batch_and_only_that(registry):
+    rng = np.random.default_rng(2)
+    W, b = Value(rng.normal(size=(3, 4))), Value(rng.normal(size=3))
+    X = rng.normal(size=(5, 4))
+    grads = {}
+    for needed in (True, False):
+        W.grad = b.grad = None
+        Xv = Value(X, requires_grad=needed)
+        ops.sum(ops.dense(W, b, Xv) ** 2).backward()
+        grads[needed] = (W.grad.copy(), b.grad.copy(), Xv.grad)
+    assert np.array_equal(grads[True][0], grads[False][0])
+    assert np.array_equal(grads[True][1], grads[False][1])
+    assert grads[True][2].shape == (5, 4) and grads[False][2] == 0.0
+    dense = active_registry().get("dense")
+    G, Y = np.ones((5, 3)), ops.dense(W, b, X).data
+    every = dense.for_arrays().backward(G, Y, W.data, b.data, X)
+    some = dense.for_arrays().backward(G, Y, W.data, b.data, X,
+                                       needs_input_grad=(True, True, False))
+    assert np.array_equal(every[2], G @ W.data) and some[2] == 0.0
+    assert {r.check for r in check_op("dense")} >= {"needs_input_grad", "batch"}
+
+
+def test_dense_with_mismatched_shapes_names_the_op(registry):
     X = Value(np.ones((4, 3)))
-    with pytest.raises(ValueError, match=r"dense.*nout=2 and 3 input\(s\) per row takes 8 "
-                                         r"parameters.*got 7"):
-        ops.dense(*[0.5] * 7, X, nout=2)
-    with pytest.raises(ValueError, match=r"nout=2 takes X as a batch of rows \(batch, n\)"):
-        ops.dense(*[0.5] * 4, Value(np.ones(4)), nout=2)
+    with pytest.raises(ValueError, match=r"(?s)dense takes W \(m, n\), b \(m,\).*got W "
+                                         r"\(2, 2\), b \(2,\), X \(4, 3\).*op 'dense'"):
+        ops.dense(np.ones((2, 2)), np.ones(2), X)
+    with pytest.raises(ValueError, match=r"got W \(2, 3\), b \(3,\)"):
+        ops.dense(np.ones((2, 3)), np.ones(3), X)
     with pytest.raises(IndexError, match="column"):
         ops.column(Value(np.ones((4, 2))), index=2)
 
@@ -376,7 +394,9 @@ def test_a_batch_mlp_is_one_node_per_layer(registry):
             todo.extend(v._prev)
     assert nodes == ["column", "dense", "dense", "dense"]
     layer = score._prev[0]
-    assert layer.data.shape == (50, 1) and len(layer._prev) == 16 + 1 + 1  # w..., b, X
+    assert layer.data.shape == (50, 1) and len(layer._prev) == 3  # W, b, X
+    last = model.layers[-1]
+    assert layer._prev[:2] == (last.W, last.b) and last.W.data.shape == (1, 16)
     hidden = MLP(2, [4, 1], activation="tanh", seed=0).layers[0]
     Y = hidden.batch(Value(np.ones((3, 2)), requires_grad=False))
     assert Y.op.name == "tanh" and Y._prev[0].op.name == "dense"  # one elementwise node
@@ -394,5 +414,6 @@ def test_a_batch_mlp_graph_draws_with_its_dense_nodes(registry):
     loss = losses.hinge(MLP(2, [3, 1], seed=0)(X), np.sign(X[:, 0]))
     loss.backward()
     source = draw_dot(loss).source
-    assert "dense(nout=3, relu=True)" in source and "dense(nout=1, relu=False)" in source
+    assert "dense(relu=True)" in source and "dense(relu=False)" in source
+    assert "data array 3x2" in source and ">W<" in source  # the first layer's W, labelled
     assert "column(index=0)" in source and "array 30x3" in source

@@ -114,11 +114,10 @@ def test_column_index_true_is_refused_and_does_not_poison_index_1(registry):
     assert ops.column(M, index=1).data.tolist() == [1.0, 3.0, 5.0]
 
 
-def test_dense_nout_as_a_float_is_a_clear_error_and_mlp_still_works(registry):
+def test_dense_with_a_misshapen_weight_is_a_clear_error_and_mlp_still_works(registry):
     X = np.array([[0.5, -1.0], [2.0, 0.25]])
-    params = [Value(0.1 * i) for i in range(9)]
-    with pytest.raises(TypeError, match="(?s)nout must be a positive int.*3.0.*dense"):
-        ops.dense(*params, Value(X), nout=3.0)
+    with pytest.raises(ValueError, match="(?s)dense takes W.*got W \\(3,\\).*op 'dense'"):
+        ops.dense(Value(np.ones(3)), Value(np.ones(3)), Value(X))
     model = MLP(2, [3, 1], seed=0)
     assert model(X).data.tolist() == [model(list(row)).data for row in X]
 
