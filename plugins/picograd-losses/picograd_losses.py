@@ -235,7 +235,8 @@ def cross_entropy(logits: Any, targets: Any) -> Value:
     of shape (batch,) (-k <= t < k, as ``target=`` takes them), or class
     probabilities of shape (batch, k). One node, ``soft_cross_entropy``, computes
     every sample, then ``mean``. On one sample (k floats or scalar Values and an int
-    class) it is ``softmax_cross_entropy(*logits, target=t)``.
+    class) it is ``softmax_cross_entropy(*logits, target=t)``, and on a list of such
+    samples (one graph each, micrograd's way) their mean.
     """
     if isinstance(logits, (Value, np.ndarray)):  # one (batch, k) matrix
         shape = np.shape(getattr(logits, "data", logits))
@@ -245,16 +246,31 @@ def cross_entropy(logits: Any, targets: Any) -> Value:
         P = _probabilities(targets, shape[:1], shape[1], logits)
         return ops.mean(ops.soft_cross_entropy(logits, P))
     columns = list(logits)
+    if columns and isinstance(columns[0], (list, tuple)):  # a list of logits per sample
+        return _per_sample(columns, targets)
     shapes = [np.shape(getattr(z, "data", z)) for z in columns]
     if not columns or any(len(s) > 1 for s in shapes):
         _fail(ValueError(f"cross_entropy takes a list of k logits, each a number or a batch "
                          f"of shape (batch,), got shapes {shapes}"), columns, targets)
     batch = max(shapes, key=len)
     if not batch:  # one sample: the per-sample op, its target class an int
-        target = int(targets) if isinstance(targets, np.integer) else targets
-        return ops.softmax_cross_entropy(*columns, target=target)
+        return ops.softmax_cross_entropy(*columns, target=_int(targets))
     P = _probabilities(targets, batch, len(columns), columns)
     return ops.mean(ops.soft_cross_entropy(*columns, *P.T))
+
+
+def _per_sample(samples: list, targets: Any) -> Value:
+    """micrograd's way: one graph per sample, the mean of softmax_cross_entropy."""
+    targets = list(targets)
+    if len(targets) != len(samples):
+        _fail(ValueError(f"cross_entropy got {len(samples)} samples of logits and "
+                         f"{len(targets)} targets"), samples, targets)
+    total = sum(ops.softmax_cross_entropy(*z, target=_int(t)) for z, t in zip(samples, targets))
+    return total * (1.0 / len(samples))
+
+
+def _int(target: Any) -> Any:
+    return int(target) if isinstance(target, np.integer) else target  # numpy's ints too
 
 
 def _probabilities(targets: Any, batch: tuple, k: int, logits: Any) -> np.ndarray:
@@ -282,7 +298,11 @@ def _fail(e: Exception, logits: Any, targets: Any) -> NoReturn:
     except Exception:  # not registered where the error happens: say whose op it is
         provider = "picograd-losses"
     shape = getattr(getattr(logits, "data", logits), "shape", None)
-    given = f"array{shape}" if shape is not None else f"{len(list(logits))} logits"
+    if shape is not None:
+        given = f"array{shape}"
+    else:  # a list: of logits, or of samples of logits
+        per_sample = logits and isinstance(logits[0], (list, tuple))
+        given = f"{len(logits)} {'samples of logits' if per_sample else 'logits'}"
     what = f"cross_entropy({given}, targets of shape {np.shape(targets)}) failed"
     add_note(e, op_note("soft_cross_entropy", provider, what))
     raise e

@@ -148,6 +148,15 @@ def test_cross_entropy_of_a_batch_is_the_per_sample_op_averaged():
         per_sample.append(one.data)
         assert [c.grad[i] * n for c in columns] == pytest.approx([v.grad for v in vs], rel=1e-12)
     assert loss.data == pytest.approx(sum(per_sample) / n, rel=1e-13)
+    # micrograd's way, a list of logits per sample (one graph each), gives the same
+    samples = [[Value(float(x)) for x in row] for row in Z]
+    mean = picograd_losses.cross_entropy(samples, t)
+    mean.backward()
+    assert mean.data == pytest.approx(loss.data, rel=1e-13)
+    assert [v.grad for v in samples[3]] == pytest.approx([c.grad[3] for c in columns], rel=1e-12)
+    with pytest.raises(ValueError, match=r"(?s)12 samples of logits and 11 targets.*"
+                       r"op 'soft_cross_entropy' from picograd-losses"):
+        picograd_losses.cross_entropy(samples, t[1:])
     # the same call on one sample is the per-sample op itself
     one = picograd_losses.cross_entropy([Value(float(x)) for x in Z[0]], t[0])
     assert one.data == per_sample[0]
