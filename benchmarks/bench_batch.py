@@ -306,12 +306,15 @@ def step_picograd(shape, X, y):
                 w.data /= nin ** 0.5
     opt = SGD(model.parameters(), lr=0.1)
     onehot = None if shape[-1] == 1 else np.eye(shape[-1])[y]
+    cross_entropy = _plugin_cross_entropy()
 
     def step():
-        out = model(X)
         if onehot is None:
-            loss = losses.hinge(out, y) + ALPHA * losses.l2(model.parameters())
+            loss = losses.hinge(model(X), y) + ALPHA * losses.l2(model.parameters())
+        elif cross_entropy is not None:  # the plugin's: one node on the (batch, 10) matrix
+            loss = cross_entropy(model.batch(X), y)
         else:  # softmax cross-entropy from built-in ops: log sum e^z - z_target
+            out = model(X)
             exps = [z.exp() for z in out]
             picked = sum((z * onehot[:, j] for j, z in enumerate(out[1:], 1)),
                          out[0] * onehot[:, 0])
@@ -321,6 +324,15 @@ def step_picograd(shape, X, y):
         opt.step()
 
     return step
+
+
+def _plugin_cross_entropy():
+    """picograd-losses' batch cross-entropy, if installed (pip install plugins/picograd-losses)."""
+    try:
+        from picograd_losses import cross_entropy
+    except ImportError:
+        return None
+    return cross_entropy
 
 
 def step_torch(shape, X, y):
@@ -383,6 +395,11 @@ def sweep(args: argparse.Namespace) -> None:
     engines = [e for e in engines if e[2] is None or available(e[2])]
     sizes = [int(n) for n in args.sizes.split(",")]
     print(f"one SGD step (forward, backward, update), ms, best of {args.repeat}; float64")
+    if "mnist" in args.shapes:
+        print("mnist loss: " + ("picograd-losses' cross_entropy (one node)"
+                                if _plugin_cross_entropy() else
+                                "built from built-in ops (pip install plugins/picograd-losses "
+                                "for the plugin's one-node cross_entropy)"))
     print(f"{'shape':<6} {'batch':>6} " + " ".join(f"{name:>15}" for name, _, _ in engines) +
           "  picograd/floor  picograd/torch")
     for shape_name in args.shapes.split(","):

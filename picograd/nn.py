@@ -231,16 +231,27 @@ class MLP(Module):
             if shape[1] != self.nin:
                 raise ValueError(f"MLP takes {self.nin} inputs, got a batch of shape {shape}")
             if fused:  # a node per layer, matrices in between
-                X = x if isinstance(x, Value) else Value(x, requires_grad=False)
-                for layer in self.layers:
-                    X = layer._batch(X, fold_relu)
-                return _columns(X)
+                return _columns(self._batch(x, fold_relu))
             x = _input_columns(x)
         else:  # plain numbers become constants once here, not once per neuron
             x = [xi if isinstance(xi, Value) else Value(xi, requires_grad=False) for xi in x]
         for layer in self.layers:
             x = layer._forward(x, fold_relu)
         return x
+
+    def batch(self, X: Any) -> Value:
+        """The model on a batch of rows X (batch, nin) as one (batch, nout) Value: a
+        ``dense`` node per layer, without ``model(X)``'s split into one Value per output
+        (for a loss that takes the matrix, such as a cross-entropy over classes)."""
+        if _is_batch(X) and X.shape[1] != self.nin:
+            raise ValueError(f"MLP takes {self.nin} inputs, got a batch of shape {X.shape}")
+        return self._batch(X, _relu_foldable())
+
+    def _batch(self, x: Any, fold_relu: BoundOp | None) -> Value:
+        X = x if isinstance(x, Value) else Value(x, requires_grad=False)
+        for layer in self.layers:
+            X = layer._batch(X, fold_relu)
+        return X
 
     def parameters(self) -> list[Value]:
         return Parameters([layer._params for layer in self.layers])

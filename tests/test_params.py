@@ -206,3 +206,21 @@ def test_an_array_leaf_s_gradient_survives_a_failed_backward(registry):
     with pytest.raises(RuntimeError):
         ((w * w).sum() * boom).backward()  # w's step runs, then the closure fails
     assert np.array_equal(w.grad, before)
+
+
+def test_mlp_batch_is_the_matrix_of_every_output(registry):
+    model = MLP(3, [4, 2], seed=0)
+    M = model.batch(X)
+    assert M.shape == (12, 2) and M.op.name == "dense"
+    columns = model(X)
+    assert [c.data.tolist() for c in columns] == [M.data[:, j].tolist() for j in range(2)]
+    with pytest.raises(ValueError, match=r"MLP takes 3 inputs, got a batch of shape \(12, 2\)"):
+        model.batch(X[:, :2])
+
+
+def test_two_leaves_never_share_one_gradient_array(registry):
+    a, b = Value(np.ones(3)), Value(np.full(3, 2.0))
+    (a + b).sum().backward()  # add hands the same g to both inputs
+    assert a.grad is not b.grad
+    a.grad *= 0.0  # in place, on one of them only
+    assert b.grad.tolist() == [1.0, 1.0, 1.0]
