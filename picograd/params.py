@@ -88,7 +88,11 @@ class LayerParameters:
 
     def scalars(self) -> list[Value]:
         """Every parameter as a scalar Value, in ``Layer.parameters()`` order."""
-        return [p for n in self.neurons for p in (*n.w, n.b)]
+        out: list[Value] = []
+        for n in self.neurons:  # (list operations in C: model.parameters() runs per step)
+            out += n.w
+            out.append(n.b)
+        return out
 
     def arrays(self) -> tuple[Value, Value]:
         """W and b, live (brought from the scalars if they were live)."""
@@ -192,7 +196,9 @@ class Parameters(list):
     __slots__ = ("layers",)
 
     def __init__(self, layers: Sequence[LayerParameters]) -> None:
-        super().__init__(p for layer in layers for p in layer.scalars())
+        super().__init__()
+        for layer in layers:
+            self += layer.scalars()
         self.layers = tuple(layers)
 
     def _changed(self) -> None:

