@@ -272,7 +272,8 @@ class Value:
                     getattr(v, "_backward_fn", _nothing)()
                     continue
                 g = v._grad
-                if g.__class__ is float and g == 0.0 and op.skips_zero and (
+                if op.skips_zero and g.__class__ is float and (
+                        g == 0.0 or op.relu_output and v._data == 0.0 and _isfinite(g)) and (
                         finite or _finite_floats([v._data, *map(_data, v._prev)])):
                     continue  # zero skipping: this node would add +-0 to every input
                 if op.arity != 2:

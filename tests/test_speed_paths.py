@@ -141,6 +141,40 @@ def test_a_trained_mlp_with_dead_relus_gets_the_same_bits(registry):
         assert skipped == plain
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["weighted_sum(relu=True)", "relu"])
+def test_a_dead_relu_gives_the_same_bits_whatever_its_upstream(registry, fused):
+    """A relu whose output is 0 passes g * 0 on: skipped too, unless g or an input is
+    not finite (inf * 0 is NaN)."""
+    upstreams = [1.5, -2.0, 1e308, math.inf, -math.inf, math.nan]
+    for w, x, upstream in itertools.product(SPECIAL, SPECIAL, upstreams):
+        def build(w=w, x=x, upstream=upstream):
+            b, w, x = Value(-1.0), Value(w), Value(x)
+            y = ops.weighted_sum(b, w, x, relu=True) if fused else (b + w * x).relu()
+            return y * upstream, [b, w, x]
+
+        skipped, plain = both_ways(build)
+        assert skipped == plain, (w, x, upstream)
+
+
+def test_a_dead_relu_node_runs_no_backward(registry):
+    op = registry.get("weighted_sum").bind({"relu": True})
+    calls = []
+
+    def counted(*args: float) -> tuple:
+        calls.append(args)
+        return backward(*args)
+
+    backward = op.backward
+    object.__setattr__(op, "backward", counted)
+    try:
+        for weight, runs in ((-1.0, 0), (1.0, 1)):  # relu(w * 2): dead, then alive
+            w, x = Value(weight), Value(2.0)
+            (ops.weighted_sum(Value(0.0), w, x, relu=True) * 3.0).backward()
+            assert len(calls) == runs and w.grad == (6.0 if runs else 0.0)
+    finally:
+        object.__setattr__(op, "backward", backward)
+
+
 def test_a_leaf_gradient_keeps_accumulating_bit_for_bit(registry):
     """Skipped or not, a leaf's earlier gradient is added to exactly as before."""
     def build():
