@@ -20,6 +20,7 @@ from .errors import OpError, UnknownOpError, add_note, op_note
 from .kernel import BoundOp
 
 _new = object.__new__
+_all_values = functools.partial(map, Value.__instancecheck__)  # one C call per input
 _all_floats = functools.partial(map, float.__instancecheck__)
 
 
@@ -82,7 +83,8 @@ def apply(op: BoundOp, args: Sequence[Any], attrs: dict[str, Any]) -> Value:
     # has 33 of them, bench_demo.py). Anything else takes the general path.
     xs = [a._data for a in args if a.__class__ is Value and a._data.__class__ is float]
     if len(xs) != len(args):  # plain numbers become constants; arrays mean batch mode
-        args = [a if isinstance(a, Value) else lift(a, op) for a in args]
+        if not all(_all_values(args)):
+            args = [a if isinstance(a, Value) else lift(a, op) for a in args]
         xs = [a._data for a in args]
         if not all(_all_floats(xs)):  # (a Value's data is a float or a numpy array)
             op = op.for_arrays()
