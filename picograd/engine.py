@@ -260,7 +260,7 @@ class Value:
         topo, leaves = _topological_order(self)
         reached = topo + leaves
         before = [v._grad for v in reached]  # restored if anything fails
-        finite = _finite_floats(list(map(_data, reached)))  # then so is every node's
+        finite = None  # whether every number in the graph is a finite float (once needed)
         v = self
         try:
             for v in topo:
@@ -272,10 +272,12 @@ class Value:
                     getattr(v, "_backward_fn", _nothing)()
                     continue
                 g = v._grad
-                if op.skips_zero and g.__class__ is float and (
-                        g == 0.0 or op.relu_output and v._data == 0.0 and _isfinite(g)) and (
-                        finite or _finite_floats([v._data, *map(_data, v._prev)])):
-                    continue  # zero skipping: this node would add +-0 to every input
+                if g.__class__ is float and (g == 0.0 or op.relu_output and v._data == 0.0
+                                             and _isfinite(g)) and op.skips_zero:
+                    if finite is None:  # one sum over the graph, not one per node
+                        finite = _finite_floats(list(map(_data, reached)))
+                    if finite or _finite_floats([v._data, *map(_data, v._prev)]):
+                        continue  # zero skipping: this node would add +-0 to every input
                 if op.arity != 2:
                     _chain_rule(v)
                     continue
