@@ -10,7 +10,6 @@ constructor of op nodes. Nothing here runs pluggy, and nothing computes any math
 from __future__ import annotations
 
 import functools
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,11 +22,9 @@ from .kernel import BoundOp
 _new = object.__new__
 _all_values = functools.partial(map, Value.__instancecheck__)  # one C call per input
 _all_floats = functools.partial(map, float.__instancecheck__)
-_data = operator.attrgetter("_data")
 
 
-def node(op: BoundOp, y: Any, a: Value, b: Value | None = None,
-         rest: tuple[Value, ...] = ()) -> Value:
+def node(op: BoundOp, y: Any, a: Value, b: Value | None = None, *rest: Value) -> Value:
     """The Value ``y`` that ``op`` made from its inputs ``a``, ``b``, ``*rest``: a graph
     node if any input needs a gradient (and the graph is being recorded), else a constant.
 
@@ -82,20 +79,21 @@ def apply(op: BoundOp, args: Sequence[Any], attrs: dict[str, Any]) -> Value:
         raise _arity_error(op, len(args))
     if attrs:
         op = op.bind(attrs)
-    inputs = args if all(_all_values(args)) else [
-        a if isinstance(a, Value) else lift(a, op) for a in args]
-    xs = list(map(_data, inputs))
-    if not all(_all_floats(xs)):  # (a Value's data is a float or a numpy array)
-        op = op.for_arrays()  # batch mode: some input holds a numpy array
+    # The common case in one pass: every input a Value holding a float (a fused neuron
+    # has 33 of them, bench_demo.py). Anything else takes the general path.
+    xs = [a._data for a in args if a.__class__ is Value and a._data.__class__ is float]
+    if len(xs) != len(args):  # plain numbers become constants; arrays mean batch mode
+        if not all(_all_values(args)):
+            args = [a if isinstance(a, Value) else lift(a, op) for a in args]
+        xs = [a._data for a in args]
+        if not all(_all_floats(xs)):  # (a Value's data is a float or a numpy array)
+            op = op.for_arrays()
     try:
         y = op.forward(*xs)
     except Exception as e:
         add_note(e, _failed(op, "forward", xs))
         raise
-    y = y if y.__class__ is float else output(y, op)
-    if len(inputs) <= 2:
-        return node(op, y, *inputs)
-    return node(op, y, inputs[0], inputs[1], tuple(inputs[2:]))
+    return node(op, y if y.__class__ is float else output(y, op), *args)
 
 
 # The two fast paths, for one- and two-input ops without attributes on floats: the

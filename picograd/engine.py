@@ -262,6 +262,7 @@ class Value:
         topo, leaves = _topological_order(self)
         reached = topo + leaves
         before = [v._grad for v in reached]  # restored if anything fails
+        finite = None  # whether every number in the graph is a finite float (once needed)
         v = self
         try:
             for v in topo:
@@ -272,17 +273,20 @@ class Value:
                 if op is None:  # a micrograd-style node: its own closure, if it was given one
                     getattr(v, "_backward_fn", _nothing)()
                     continue
+                g = v._grad
+                if g.__class__ is float and (g == 0.0 or op.relu_output and v._data == 0.0
+                                             and _isfinite(g)) and op.skips_zero:
+                    if finite is None:  # one sum over the graph, not one per node
+                        finite = _finite_floats(list(map(_data, reached)))
+                    if finite or _finite_floats([v._data, *map(_data, v._prev)]):
+                        continue  # zero skipping: this node would add +-0 to every input
                 if op.arity != 2:
                     _chain_rule(v)
                     continue
                 # A binary op (most nodes): _chain_rule's steps written out here, as
                 # this is the engine's hottest code (bench_engine.py).
-                g, y, (a, b) = v._grad, v._data, v._prev
-                x, z = a._data, b._data
-                if g.__class__ is float and g == 0.0 and op.skips_zero and \
-                        _isfinite(y + x + z):
-                    continue  # see _chain_rule
-                grads = op.backward(g, y, x, z)  # type: ignore[misc]
+                a, b = v._prev
+                grads = op.backward(g, v._data, a._data, b._data)  # type: ignore[misc]
                 if grads.__class__ is not tuple or len(grads) != 2:
                     raise _count_error(op, 2, grads)
                 if a.requires_grad:  # (never +=: an array .grad is kept to restore)
@@ -308,26 +312,19 @@ def _nothing() -> None:
 
 
 def _chain_rule(v: Value) -> None:
-    """One node's step: each input gets v.grad * d(v)/d(input), added to its .grad.
-
-    A node whose gradient is exactly 0 is skipped where that is provably the same
-    (finite floats, an op listed in ``kernel.ZERO_SKIPPING``): dead relus, and the
-    samples a hinge loss is already satisfied with, cost nothing.
-    """
+    """One node's step: each input gets v.grad * d(v)/d(input), added to its .grad."""
     op: BoundOp = v.op  # type: ignore[assignment]  # (an op node: not None)
-    g, y, inputs = v._grad, v._data, v._prev
-    xs = list(map(_data, inputs))
-    if g.__class__ is float and g == 0.0 and op.skips_zero and _isfinite(sum(xs, y)):
-        return
+    inputs = v._prev
+    xs = [p._data for p in inputs]
     if op.needs_input_grad:  # it may skip the gradients of constants (Op.needs_input_grad)
         needs = tuple([p.requires_grad for p in inputs])
-        grads = op.backward(g, y, *xs, needs_input_grad=needs)  # type: ignore[misc]
+        grads = op.backward(v._grad, v._data, *xs, needs_input_grad=needs)  # type: ignore
     else:
-        grads = op.backward(g, y, *xs)  # type: ignore[misc]
-    if grads.__class__ is not tuple or len(grads) != len(xs):
-        raise _count_error(op, len(xs), grads)
+        grads = op.backward(v._grad, v._data, *xs)  # type: ignore[misc]
+    if grads.__class__ is not tuple or len(grads) != len(inputs):
+        raise _count_error(op, len(inputs), grads)
     if op.arrays:
-        return _add_array_gradients(inputs, grads, g)
+        return _add_array_gradients(inputs, grads, v._grad)
     for p, gp in zip(inputs, grads):
         if p.requires_grad:
             p._grad = p._grad + gp
@@ -346,6 +343,12 @@ def _add_array_gradients(inputs: tuple[Value, ...], grads: tuple, g: Any) -> Non
                 p._grad = gp
             else:
                 p._grad = old + gp
+
+
+def _finite_floats(numbers: list[Any]) -> bool:
+    """Whether every number is a finite float, as zero skipping needs (see
+    kernel.ZERO_SKIPPING). (A sum of finite floats that overflows says no: never wrong.)"""
+    return all(map(_is_float, numbers)) and _isfinite(sum(numbers, 0.0))
 
 
 def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
@@ -372,7 +375,7 @@ def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
 
 
 _by_id, _data = operator.attrgetter("_id"), operator.attrgetter("_data")
-_isfinite = math.isfinite
+_isfinite, _is_float = math.isfinite, float.__instancecheck__
 
 
 # ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ class BoundOp:
     backward: Callable[..., tuple] | None
     arrays: bool = False  # this variant runs on numpy arrays
     skips_zero: bool = False  # see ZERO_SKIPPING
+    relu_output: bool = False  # a listed op ending in a relu: see _relu_output
     arity: int | None = field(init=False)  # the op's (plain attributes: backward reads them)
     needs_input_grad: bool = field(init=False)
     _variants: dict = field(default_factory=dict, repr=False)
@@ -42,8 +43,9 @@ class BoundOp:
     def of(cls, op: Op, provider: str) -> BoundOp:
         """The op as registered: its default attribute values fixed."""
         values = dict(op.attrs)
+        skips = _skips_zero(op, provider)
         return cls(op, provider, values, _fix(op.forward, values), _fix(op.backward, values),
-                   skips_zero=_skips_zero(op, provider))
+                   skips_zero=skips, relu_output=skips and _relu_output(op, values))
 
     @property
     def name(self) -> str:
@@ -92,7 +94,8 @@ class BoundOp:
         if cached is None:
             values = self.op.attribute_values(given)
             cached = BoundOp(self.op, self.provider, values, _fix(self.op.forward, values),
-                             _fix(self.op.backward, values), skips_zero=self.skips_zero)
+                             _fix(self.op.backward, values), skips_zero=self.skips_zero,
+                             relu_output=self.skips_zero and _relu_output(self.op, values))
             if key is not None and len(self._variants) < MAX_VARIANTS:
                 self._variants[key] = cached
         return cached
@@ -124,6 +127,13 @@ ZERO_SKIPPING = frozenset({
     "exp", "log", "abs", "relu", "tanh", "sigmoid",
     "hinge", "logistic", "mse", "weighted_sum", "sum", "mean", "sumsq", "column",
 })
+
+
+# Of those, relu and the ops given relu=True (weighted_sum) end in a relu: each of their
+# gradients is g times relu's slope at the output, which is 0 where the output is 0 (a
+# dead relu). The engine skips such a node too when its output is 0 and g is finite.
+def _relu_output(op: Op, attrs: Mapping[str, Any]) -> bool:
+    return op.name == "relu" or attrs.get("relu") is True
 
 
 def _skips_zero(op: Op, provider: str) -> bool:

@@ -17,7 +17,6 @@ of it, so a batch step builds a handful of nodes however large the batch is.
 
 from __future__ import annotations
 
-from itertools import repeat
 from operator import mul
 
 import numpy as np
@@ -70,11 +69,12 @@ def weighted_sum_fwd(b, *wx, relu=False):
 
 
 def weighted_sum_bwd(g, y, b, *wx, relu=False):
-    n = _split(wx)
+    n = len(wx) >> 1
+    if n + n != len(wx):
+        _split(wx)  # raises the error
     if relu:
         g = (g * (y > 0.0) if y == y else y) if y.__class__ is float else _through_relu(g, y)
-    gs = repeat(g, n)  # (map and repeat: the products without a Python loop)
-    return (g, *map(mul, gs, wx[n:]), *map(mul, repeat(g, n), wx[:n]))  # 1, x_i, w_i
+    return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])  # 1, x_i, w_i
 
 
 def weighted_sum_grad_bwd(g, y, b, *wx, relu=False):

@@ -13,6 +13,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -139,6 +140,61 @@ def test_a_trained_mlp_with_dead_relus_gets_the_same_bits(registry):
 
         skipped, plain = both_ways(build)
         assert skipped == plain
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["weighted_sum(relu=True)", "relu"])
+def test_a_dead_relu_gives_the_same_bits_whatever_its_upstream(registry, fused):
+    """A relu whose output is 0 passes g * 0 on: skipped too, unless g or an input is
+    not finite (inf * 0 is NaN)."""
+    upstreams = [1.5, -2.0, 1e308, math.inf, -math.inf, math.nan]
+    for w, x, upstream in itertools.product(SPECIAL, SPECIAL, upstreams):
+        def build(w=w, x=x, upstream=upstream):
+            b, w, x = Value(-1.0), Value(w), Value(x)
+            y = ops.weighted_sum(b, w, x, relu=True) if fused else (b + w * x).relu()
+            return y * upstream, [b, w, x]
+
+        skipped, plain = both_ways(build)
+        assert skipped == plain, (w, x, upstream)
+
+
+@contextmanager
+def counting(op: Any) -> Iterator[list]:
+    """Record each call of a bound op's backward."""
+    calls: list = []
+    backward = op.backward
+
+    def counted(*args: float) -> tuple:
+        calls.append(args)
+        return backward(*args)
+
+    object.__setattr__(op, "backward", counted)
+    try:
+        yield calls
+    finally:
+        object.__setattr__(op, "backward", backward)
+
+
+def test_a_dead_relu_node_runs_no_backward(registry):
+    with counting(registry.get("weighted_sum").bind({"relu": True})) as calls:
+        for weight, runs in ((-1.0, 0), (1.0, 1)):  # relu(w * 2): dead, then alive
+            w, x = Value(weight), Value(2.0)
+            (ops.weighted_sum(Value(0.0), w, x, relu=True) * 3.0).backward()
+            assert len(calls) == runs and w.grad == (6.0 if runs else 0.0)
+
+
+def test_an_inf_elsewhere_in_the_graph_checks_each_node_on_its_own(registry):
+    """Skipping checks the whole graph's numbers at once; with an inf among them, each
+    node's own: a * b (finite, gradient 0) is still skipped, and the bits are the same."""
+    def build():
+        a, b, c = Value(1.5), Value(-2.0), Value(math.inf)
+        return (a * b) * 0.0 + c * 0.0, [a, b, c]
+
+    with counting(registry.get("mul")) as calls:
+        root, leaves = build()
+        root.backward()
+    assert len(calls) == 2  # (a * b) * 0 and c * 0 ran; a * b did not
+    skipped, plain = both_ways(build)
+    assert skipped == plain == ["0.0", "0.0", "0.0"]
 
 
 def test_a_leaf_gradient_keeps_accumulating_bit_for_bit(registry):
