@@ -165,10 +165,9 @@ class LayerParameters:
         assert W is not None and b is not None
         scalars = self.scalars()
         nout, nin = self._shape(len(scalars))
-        data = np.empty((nout, nin + 1))
-        data[:, :nin], data[:, nin] = W._data, b._data
-        grad = np.empty((nout, nin + 1))
+        data, grad = np.empty((nout, nin + 1)), np.empty((nout, nin + 1))
         try:
+            data[:, :nin], data[:, nin] = W._data, b._data
             grad[:, :nin], grad[:, nin] = W._grad, b._grad  # (0.0 after zero_grad)
         except (TypeError, ValueError):
             raise TypeError("the layer's W and b must hold float arrays of their shapes "

@@ -224,3 +224,11 @@ def test_two_leaves_never_share_one_gradient_array(registry):
     assert a.grad is not b.grad
     a.grad *= 0.0  # in place, on one of them only
     assert b.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_arrays_of_the_wrong_shape_are_a_clear_error(registry):
+    model = MLP(3, [2, 1], seed=0)
+    model(X)
+    model.layers[0].W.data = np.ones((5, 5))
+    with pytest.raises(TypeError, match=r"must hold float arrays of their shapes \(W \(2, 3\)"):
+        float(model.parameters()[0].data)
