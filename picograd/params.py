@@ -144,7 +144,13 @@ class LayerParameters:
                             "on a batch (a gradient from backward(create_graph=True) is a "
                             "Value: zero_grad() first)") from None
         data, grad = data.reshape(nout, nin + 1), grad.reshape(nout, nin + 1)
-        needs = any(p.requires_grad for p in scalars)
+        frozen = sum(not p.requires_grad for p in scalars)
+        if 0 < frozen < len(scalars):  # an array has one requires_grad for all its numbers
+            raise ValueError(f"{frozen} of this layer's {len(scalars)} parameters have "
+                             "requires_grad=False: a layer runs on a batch as the arrays W "
+                             "and b, frozen whole or not at all; freeze every parameter of "
+                             "the layer, or use MLP(..., fused=False) for this batch")
+        needs = not frozen
         if self.W is None or self.b is None:
             self.W = Value(np.zeros((nout, nin)), label="W")
             self.b = Value(np.zeros(nout), label="b")

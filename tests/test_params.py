@@ -232,3 +232,21 @@ def test_arrays_of_the_wrong_shape_are_a_clear_error(registry):
     model.layers[0].W.data = np.ones((5, 5))
     with pytest.raises(TypeError, match=r"must hold float arrays of their shapes \(W \(2, 3\)"):
         float(model.parameters()[0].data)
+
+
+def test_a_frozen_layer_stays_put_and_a_half_frozen_one_says_why(registry):
+    model = MLP(3, [4, 1], seed=0)
+    for p in model.layers[0].parameters():
+        p.requires_grad = False
+    before = [p.data for p in model.layers[0].parameters()]
+    opt = SGD(model.parameters(), lr=0.5)
+    total = batch_loss(model)
+    opt.zero_grad()
+    total.backward()
+    opt.step()
+    assert [p.data for p in model.layers[0].parameters()] == before
+    assert model.layers[1].W.grad.any()  # the other layer trained
+    model.layers[0].neurons[0].w[0].requires_grad = True
+    with pytest.raises(ValueError, match="15 of this layer's 16 parameters have requires_grad"):
+        model(X)
+    assert model.layers[0].neurons[0].w[0].data == before[0]  # nothing changed
