@@ -53,11 +53,11 @@ def grad(output: Value, inputs: Value | Sequence[Value],
     if create_graph:
         grads = gradients(output)
         for x in xs:
-            if x not in grads and _in_arrays(x, grads):
+            if _in_arrays(x, grads):
                 raise ValueError(
-                    f"grad(..., create_graph=True) with respect to the scalar parameter {x!r}"
-                    f" of a layer that ran on a batch, as the arrays layer.W and layer.b: "
-                    f"differentiate with respect to those ({HOW})")
+                    f"grad(..., create_graph=True) with respect to {x!r}, a parameter of a "
+                    f"layer that the graph uses both as scalars and as the arrays layer.W "
+                    f"and layer.b: use one side only ({HOW})")
         return tuple(grads[x] if x in grads else constant(_zeros(x)) for x in xs)
     return _number_gradients(output, xs)
 
@@ -183,11 +183,15 @@ def _number_gradients(output: Value, xs: tuple[Value, ...]) -> tuple[Any, ...]:
 
 
 def _in_arrays(x: Value, graph: Any) -> bool:
-    """Whether x is a layer's scalar parameter whose layer ran on a batch in ``graph``:
-    its gradient is then an entry of the layer's arrays' (picograd/params.py)."""
+    """Whether x is a layer's parameter whose other side is in ``graph``: a scalar whose
+    layer ran on a batch as W and b, or W or b of a layer whose scalars the graph used.
+    Its gradient then comes (partly) from the other side (picograd/params.py)."""
     owner = getattr(x, "_owner", None)
-    return isinstance(owner, LayerParameters) and owner.W is not None and \
-        (owner.W in graph or owner.b in graph)
+    if not isinstance(owner, LayerParameters) or owner.W is None:
+        return False
+    if x is owner.W or x is owner.b:
+        return any(p in graph for p in owner.scalars())
+    return owner.W in graph or owner.b in graph
 
 
 def _zeros(x: Value) -> Any:

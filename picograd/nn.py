@@ -147,7 +147,15 @@ class Layer(Module):
                  rng: random.Random | None = None, **kwargs: Any) -> None:
         rng = _rng(seed, rng)  # one generator for all neurons, so they differ
         self.neurons = [Neuron(nin, rng=rng, **kwargs) for _ in range(nout)]
-        self._params = LayerParameters(self.neurons)
+
+    @property
+    def _params(self) -> LayerParameters:
+        """The parameters as scalars and as arrays (made at first use: a subclass may
+        set ``self.neurons`` in its own ``__init__``)."""
+        params = self.__dict__.get("_layer_params")
+        if params is None:
+            params = self.__dict__["_layer_params"] = LayerParameters(self)
+        return params
 
     @property
     def W(self) -> Value:

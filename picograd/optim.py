@@ -52,7 +52,11 @@ class Optimizer:
         self.params = list(given)
         if not self.params or not all(isinstance(p, Value) for p in self.params):
             raise TypeError("an optimizer needs a non-empty list of Values (model.parameters())")
-        self._layers, self._others = grouped(given)
+        layers, self._others = grouped(given)
+        # A half-frozen layer is updated one scalar at a time (its arrays have one flag).
+        self._layers = [layer for layer in layers if layer.frozen() in (0, layer.count())]
+        self._others += [p for layer in layers if layer not in self._layers
+                         for p in layer.scalars()]
         if not callable(lr) and not (isinstance(lr, (int, float)) and math.isfinite(lr)
                                      and lr > 0):
             raise ValueError(f"lr must be a positive number or a schedule, got {lr!r}")
@@ -65,7 +69,16 @@ class Optimizer:
 
     def tensors(self) -> list[Value]:
         """What ``step()`` updates: each whole layer's W and b, then the other Values."""
-        return [v for layer in self._layers for v in layer.arrays()] + self._others
+        tensors = [v for layer in self._layers for v in layer.arrays()] + self._others
+        for p in tensors:  # before anything changes
+            if isinstance(p._grad, Value):
+                raise TypeError(f"{type(self).__name__}.step() needs numbers in .grad, got a "
+                                f"Value (from backward(create_graph=True)?): zero_grad() "
+                                f"and backward() without it first")
+        return tensors
+
+    def _count(self) -> int:
+        return 2 * len(self._layers) + len(self._others)
 
     def zero_grad(self) -> None:
         for layer in self._layers:  # its arrays, or its scalars: whichever side is live
@@ -91,7 +104,7 @@ class SGD(Optimizer):
         if weight_decay < 0.0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.momentum, self.weight_decay = momentum, weight_decay
-        self.velocity: list = [0.0] * len(self.tensors())
+        self.velocity: list = [0.0] * self._count()
 
     def step(self) -> None:
         lr, mu, wd = self.current_lr(), self.momentum, self.weight_decay
@@ -120,8 +133,8 @@ class Adam(Optimizer):
         if eps <= 0.0 or weight_decay < 0.0:
             raise ValueError("eps must be > 0 and weight_decay >= 0")
         self.betas, self.eps, self.weight_decay = (b1, b2), eps, weight_decay
-        self.m: list = [0.0] * len(self.tensors())
-        self.v: list = [0.0] * len(self.tensors())
+        self.m: list = [0.0] * self._count()
+        self.v: list = [0.0] * self._count()
 
     def step(self) -> None:
         lr, (b1, b2), eps, wd = self.current_lr(), self.betas, self.eps, self.weight_decay

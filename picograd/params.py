@@ -17,7 +17,10 @@ touches the scalars, and a per-sample loop never touches the arrays.
 
     W[j, i] is neuron j's weight i (``layer.neurons[j].w[i]``), b[j] its bias.
 
-Not thread-safe: two threads training one model at once is not supported anyway.
+Not thread-safe: reading a stale parameter moves numbers, so while one thread trains a
+model no other thread may read its parameters either (give it a ``copy.deepcopy``).
+``requires_grad`` belongs to the scalars: W's is recomputed from them (one flag for the
+whole array) whenever the numbers move to the arrays.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from typing import Any
 from .engine import Value
 
 _DATA, _GRAD = Value.__dict__["_data"], Value.__dict__["_grad"]  # the slots themselves
+_REQUIRES_GRAD = Value.__dict__["requires_grad"]
 _data_of, _grad_of = operator.attrgetter("_data"), operator.attrgetter("_grad")
+_is_float = float.__instancecheck__
 
 
 class Stale(Value):
@@ -58,6 +63,17 @@ class Stale(Value):
         _bring(self)
         _GRAD.__set__(self, value)
 
+    @property  # type: ignore[override]
+    def requires_grad(self) -> bool:
+        return _REQUIRES_GRAD.__get__(self)
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        # Freezing or unfreezing a parameter: the side it is on decides (W has one flag,
+        # recomputed from the scalars whenever the numbers move to the arrays).
+        _bring(self)
+        _REQUIRES_GRAD.__set__(self, value)
+
     def __getstate__(self) -> tuple[None, dict[str, Any]]:
         # copy.deepcopy(model): the slots as they are, without bringing anything over
         state = {}
@@ -78,18 +94,20 @@ def _bring(v: Value) -> None:
 class LayerParameters:
     """The parameters of one layer: its neurons' scalar Values, and W and b as arrays."""
 
-    def __init__(self, neurons: Sequence[Any]) -> None:
-        self.neurons = neurons
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer  # its .neurons, read each time: a program may replace them
         self.W: Value | None = None  # made at the first batch
         self.b: Value | None = None
         self.live = "scalars"
+        self._held: list[Value] = []
+        self._held_shape = (0, 0)
         for p in self.scalars():
             p._owner = self
 
     def scalars(self) -> list[Value]:
         """Every parameter as a scalar Value, in ``Layer.parameters()`` order."""
         out: list[Value] = []
-        for n in self.neurons:  # (list operations in C: model.parameters() runs per step)
+        for n in self.layer.neurons:  # (list operations in C: parameters() runs per step)
             out += n.w
             out.append(n.b)
         return out
@@ -98,7 +116,21 @@ class LayerParameters:
         """W and b, live (brought from the scalars if they were live)."""
         if self.live != "arrays":
             self._to_arrays()
+        elif _DATA.__get__(self.W).shape != self._layout():  # neurons added or removed
+            self._to_scalars()
+            self._to_arrays()
         return self.W, self.b  # type: ignore[return-value]
+
+    def _layout(self) -> tuple[int, int]:
+        neurons = self.layer.neurons
+        return len(neurons), len(neurons[0].w)
+
+    def count(self) -> int:
+        return sum(len(n.w) + 1 for n in self.layer.neurons)
+
+    def frozen(self) -> int:
+        """How many of the parameters have ``requires_grad=False``."""
+        return sum(not p.requires_grad for p in self.scalars())
 
     def use_scalars(self) -> None:
         """Make the scalar Values live (a per-sample forward reads them directly)."""
@@ -125,7 +157,8 @@ class LayerParameters:
 
     # ---- moving the numbers: one pass over the layer ---------------------------------
     def _shape(self, count: int) -> tuple[int, int]:
-        nout, nin = len(self.neurons), len(self.neurons[0].w)
+        neurons = self.layer.neurons
+        nout, nin = len(neurons), len(neurons[0].w)
         if count != nout * (nin + 1):
             raise ValueError(f"a layer's neurons must all have {nin} weights and a bias "
                              f"to be held as arrays ({count} parameters for {nout} neurons)")
@@ -136,15 +169,16 @@ class LayerParameters:
 
         scalars = self.scalars()
         nout, nin = self._shape(len(scalars))
-        try:  # rows [w_j1 ... w_jn b_j], as the scalars are ordered
-            data = np.fromiter(map(_data_of, scalars), float, len(scalars))
-            grad = np.fromiter(map(_grad_of, scalars), float, len(scalars))
-        except TypeError:
-            raise TypeError("a layer's parameters must hold float data and gradients to run "
-                            "on a batch (a gradient from backward(create_graph=True) is a "
-                            "Value: zero_grad() first)") from None
+        grads = list(map(_grad_of, scalars))
+        if not all(map(_is_float, grads)):  # (np.fromiter would call float() on a Value)
+            raise TypeError("a layer's parameters must hold float gradients to run on a "
+                            "batch (a gradient from backward(create_graph=True) is a Value: "
+                            "zero_grad() first)")
+        # rows [w_j1 ... w_jn b_j], as the scalars are ordered
+        data = np.fromiter(map(_data_of, scalars), float, len(scalars))
+        grad = np.array(grads, dtype=float)
         data, grad = data.reshape(nout, nin + 1), grad.reshape(nout, nin + 1)
-        frozen = sum(not p.requires_grad for p in scalars)
+        frozen = self.frozen()
         if 0 < frozen < len(scalars):  # an array has one requires_grad for all its numbers
             raise ValueError(f"{frozen} of this layer's {len(scalars)} parameters have "
                              "requires_grad=False: a layer runs on a batch as the arrays W "
@@ -156,12 +190,18 @@ class LayerParameters:
             self.b = Value(np.zeros(nout), label="b")
         for v, columns in ((self.W, slice(0, nin)), (self.b, nin)):
             _become(v, Value)
-            _DATA.__set__(v, np.ascontiguousarray(data[:, columns]))
+            old, new = _DATA.__get__(v), data[:, columns]
+            if old.shape == new.shape:  # in place: an array the program holds stays W's
+                old[...] = new
+            else:
+                _DATA.__set__(v, np.ascontiguousarray(new))
             _GRAD.__set__(v, np.ascontiguousarray(grad[:, columns]))
             v.requires_grad = needs
         for p in scalars:
             p._owner = self
             _become(p, Stale)
+        self._held = scalars  # the Values whose numbers the arrays now hold, and their shape
+        self._held_shape = (nout, nin)
         self.live = "arrays"
 
     def _to_scalars(self) -> None:
@@ -169,8 +209,8 @@ class LayerParameters:
 
         W, b = self.W, self.b
         assert W is not None and b is not None
-        scalars = self.scalars()
-        nout, nin = self._shape(len(scalars))
+        scalars = self._held  # (the layer's neurons may have changed since)
+        nout, nin = self._held_shape
         data, grad = np.empty((nout, nin + 1)), np.empty((nout, nin + 1))
         try:
             data[:, :nin], data[:, nin] = W._data, b._data
@@ -180,8 +220,9 @@ class LayerParameters:
                             f"(W {(nout, nin)}, b {(nout,)}) and float gradients to be read "
                             "as scalar parameters") from None
         for p, x, g in zip(scalars, data.ravel().tolist(), grad.ravel().tolist()):
-            _become(p, Value)
-            p._data, p._grad = x, g
+            if type(p) is Stale:  # (a Value put in since is not: its numbers are its own)
+                _become(p, Value)
+                p._data, p._grad = x, g
         for v in (W, b):
             v._owner = self
             _become(v, Stale)

@@ -250,3 +250,119 @@ def test_a_frozen_layer_stays_put_and_a_half_frozen_one_says_why(registry):
     with pytest.raises(ValueError, match="15 of this layer's 16 parameters have requires_grad"):
         model(X)
     assert model.layers[0].neurons[0].w[0].data == before[0]  # nothing changed
+
+
+# ---- found in review: each of these went wrong once -----------------------------------
+
+def test_freezing_after_the_optimizer_is_made_is_kept_and_so_is_unfreezing(registry):
+    model = MLP(3, [4, 1], seed=0)
+    opt = SGD(model.parameters(), lr=0.1)  # (the arrays exist from here on)
+    for p in model.layers[0].parameters():
+        p.requires_grad = False
+    frozen = model.layers[0].W.data.copy()
+    for _ in range(2):
+        total = batch_loss(model)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    assert np.array_equal(model.layers[0].W.data, frozen)
+    for p in model.layers[0].parameters():
+        p.requires_grad = True
+    total = batch_loss(model)
+    opt.zero_grad()
+    total.backward()
+    opt.step()
+    assert not np.array_equal(model.layers[0].W.data, frozen)
+
+
+def test_a_half_frozen_model_still_trains_per_sample(registry):
+    model = MLP(3, [4, 1], seed=0)
+    for n in model.layers[0].neurons:
+        n.b.requires_grad = False
+    biases = [n.b.data for n in model.layers[0].neurons]
+    opt = SGD(model.parameters(), lr=0.1)
+    total = per_sample_loss(model)
+    opt.zero_grad()
+    total.backward()
+    opt.step()
+    assert [n.b.data for n in model.layers[0].neurons] == biases
+    assert model.layers[0].neurons[0].w[0].grad != 0.0
+
+
+def test_create_graph_gradients_are_never_turned_into_floats(registry):
+    from picograd import grad
+
+    model = MLP(3, [4, 1], seed=0)
+    per_sample_loss(model).backward(create_graph=True)
+    with pytest.raises(TypeError, match="float gradients to run on a batch"):
+        model(X)
+    assert isinstance(model.parameters()[0].grad, Value)
+    twin = MLP(3, [4, 1], seed=1)
+    mixed = losses.hinge(twin(X), Y) + sum(p * p for p in twin.parameters())
+    with pytest.raises(ValueError, match="both as scalars and as the arrays"):
+        grad(mixed, twin.parameters(), create_graph=True)
+
+
+def test_a_step_on_value_gradients_is_refused_before_anything_changes(registry):
+    model = MLP(3, [4, 1], seed=0)
+    opt = SGD(model.parameters(), lr=0.1)
+    batch_loss(model).backward(create_graph=True)
+    before = model.layers[0].W.data.copy()
+    with pytest.raises(TypeError, match="needs numbers in .grad"):
+        opt.step()
+    assert np.array_equal(model.layers[0].W.data, before)
+
+
+def test_a_parameter_put_in_while_the_arrays_are_live_keeps_its_number(registry):
+    model = MLP(3, [4, 1], seed=0)
+    model(X)
+    model.layers[0].neurons[0].b = Value(5.0)
+    model(X[0].tolist())
+    assert model.layers[0].neurons[0].b.data == 5.0
+    assert model.layers[0].b.data[0] == 5.0  # and the next batch reads it
+
+
+def test_replaced_neurons_are_the_layer_s_parameters(registry):
+    from picograd.nn import Neuron
+
+    model = MLP(3, [4, 1], seed=0)
+    layer = model.layers[0]
+    layer.neurons = layer.neurons[:3]
+    model.layers[1].neurons[0].w.pop()
+    assert len(model.parameters()) == 3 * 4 + 1 * 4
+    assert model.layers[0].W.data.shape == (3, 3) and model(X).shape == (12,)
+    layer.neurons.append(Neuron(3, seed=5))
+    model.layers[1].neurons[0].w.append(Value(0.3))
+    assert len(model.parameters()) == 4 * 4 + 5 and model(X).shape == (12,)
+
+
+def test_grad_with_respect_to_w_after_a_per_sample_graph(registry):
+    from picograd import grad
+
+    model = MLP(3, [4, 1], seed=0)
+    model(X)  # W exists
+    loss = per_sample_loss(model)
+    (gW,) = grad(loss, model.layers[0].W)
+    loss.backward()
+    assert gW.tolist() == [[n.w[i].grad for i in range(3)] for n in model.layers[0].neurons]
+
+
+def test_a_layer_subclass_with_its_own_init(registry):
+    from picograd.nn import Layer, Neuron
+
+    class Pair(Layer):
+        def __init__(self) -> None:  # no super().__init__()
+            self.neurons = [Neuron(2, seed=1), Neuron(2, seed=2)]
+
+    layer = Pair()
+    assert len(layer([1.0, 2.0])) == 2 and len(layer.parameters()) == 6
+    assert layer.W.data.shape == (2, 2)
+
+
+def test_a_held_w_array_stays_the_layer_s(registry):
+    model = MLP(3, [4, 1], seed=0)
+    held = model.layers[0].W.data
+    model(X[0].tolist())  # the numbers move to the scalars and back
+    model(X)
+    held[0, 0] = 9.0
+    assert model.layers[0].neurons[0].w[0].data == 9.0
