@@ -81,7 +81,9 @@ def array_functions(op: Op, attrs: dict[str, Any],
         fwd, bwd = elementwise(forward, of=(op.name, provider)), None
     if bwd is None and backward is not None:
         by_entry = elementwise(backward, many=True)
-        bwd = lambda *xs, **needs: by_entry(*xs)  # noqa: E731  (every gradient, always)
+
+        def bwd(*xs: Any, **needs: Any) -> Any:  # every gradient, whatever is needed
+            return by_entry(*xs)
     return fwd, (None if bwd is None else reduced(bwd))
 
 
@@ -144,7 +146,8 @@ def reduced(backward: Callable) -> Callable:
         grads = backward(g, y, *xs, **needs)
         if grads.__class__ is not tuple or len(grads) != len(xs):
             return grads  # the engine reports the broken count
-        needed = needs.get("needs_input_grad") or [True] * len(xs)  # (unused: as it is)
+        # (a gradient nobody needs stays as the op gave it: 0.0, never summed)
+        needed = needs.get("needs_input_grad") or [True] * len(xs)
         return tuple([unbroadcast(gx, x) if need else gx
                       for gx, x, need in zip(grads, xs, needed)])
 
