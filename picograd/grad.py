@@ -55,9 +55,10 @@ def grad(output: Value, inputs: Value | Sequence[Value],
         for x in xs:
             if _in_arrays(x, grads):
                 raise ValueError(
-                    f"grad(..., create_graph=True) with respect to {x!r}, a parameter of a "
-                    f"layer that the graph uses both as scalars and as the arrays layer.W "
-                    f"and layer.b: use one side only ({HOW})")
+                    f"grad(..., create_graph=True) with respect to {x!r}: the graph reaches "
+                    f"this layer's parameters (also) through its other side, the scalars or "
+                    f"the arrays layer.W and layer.b; differentiate with respect to the side "
+                    f"the graph uses, and build it from one side only ({HOW})")
         return tuple(grads[x] if x in grads else constant(_zeros(x)) for x in xs)
     return _number_gradients(output, xs)
 
