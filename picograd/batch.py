@@ -154,6 +154,24 @@ def reduced(backward: Callable) -> Callable:
     return in_shape
 
 
+def add_gradients(inputs: tuple, grads: tuple, g: Any) -> None:
+    """The engine's last step for a node on arrays: each input's gradient into its .grad.
+
+    Never in place: backward() keeps the old .grad arrays to put back if a later step
+    fails. A first gradient is kept as it is, not copied (0.0 + gp): a fresh array as
+    large as a layer's weights costs about as much as the matrix product that made it.
+    Only one the op made itself, though: not the g it was given, nor one it gave twice.
+    """
+    for i, (p, gp) in enumerate(zip(inputs, grads)):
+        if p.requires_grad:
+            old = p._grad
+            if old.__class__ is float and old == 0.0 and gp.__class__ is not float and \
+                    gp is not g and all(gp is not other for other in grads[:i]):
+                p._grad = gp
+            else:
+                p._grad = old + gp
+
+
 def unbroadcast(g: Any, x: Any) -> Any:
     """Sum ``g`` over the axes numpy broadcast ``x`` along, so it has x's shape."""
     if x.__class__ is float:  # a number every sample used: the sum of their gradients

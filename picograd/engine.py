@@ -323,26 +323,12 @@ def _chain_rule(v: Value) -> None:
         grads = op.backward(v._grad, v._data, *xs)  # type: ignore[misc]
     if grads.__class__ is not tuple or len(grads) != len(inputs):
         raise _count_error(op, len(inputs), grads)
-    if op.arrays:
-        return _add_array_gradients(inputs, grads, v._grad)
+    if op.arrays:  # batch mode (numpy is loaded by now)
+        from .batch import add_gradients
+        return add_gradients(inputs, grads, v._grad)
     for p, gp in zip(inputs, grads):
         if p.requires_grad:
             p._grad = p._grad + gp
-
-
-def _add_array_gradients(inputs: tuple[Value, ...], grads: tuple, g: Any) -> None:
-    # Never in place: backward() keeps the old .grad arrays to put back if a later step
-    # fails. A first gradient is kept as it is, not copied (0.0 + gp): a fresh array as
-    # large as a layer's weights costs about as much as the matrix product that made it.
-    # Only one the op made itself, though: not the g it was given, nor one it gave twice.
-    for i, (p, gp) in enumerate(zip(inputs, grads)):
-        if p.requires_grad:
-            old = p._grad
-            if old.__class__ is float and old == 0.0 and gp.__class__ is not float and \
-                    gp is not g and all(gp is not other for other in grads[:i]):
-                p._grad = gp
-            else:
-                p._grad = old + gp
 
 
 def _finite_floats(numbers: list[Any]) -> bool:
