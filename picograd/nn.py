@@ -29,7 +29,7 @@ from typing import Any
 
 from . import ops
 from .active import active_registry
-from .apply import apply
+from .apply import apply, apply_each
 from .engine import Value
 from .errors import OpConflictError, UnknownOpError
 from .kernel import BoundOp
@@ -171,8 +171,32 @@ class Layer(Module):
                 return _columns(self._batch(x, fold_relu))
             x = _input_columns(x)
         self._params.use_scalars()  # the neurons read their scalar Values
-        out = [n._forward(x, fold_relu) for n in self.neurons]
+        op, act = self._fused_op(len(x), fold_relu)
+        if op is None:  # neurons of different kinds, or unfused: each on its own
+            out = [n._forward(x, fold_relu) for n in self.neurons]
+        else:  # one weighted_sum node per neuron, the input read once (apply_each)
+            out = apply_each(op, [(n.b, *n.w) for n in self.neurons], x)
+            if act is not None:
+                out = list(map(getattr(ops, act), out))
         return out[0] if len(out) == 1 else out
+
+    def _fused_op(self, nin: int, fold_relu: BoundOp | None) -> tuple[BoundOp | None, str | None]:
+        """The op every neuron is, on an input of ``nin`` numbers, and the activation
+        applied after it: what ``Neuron._forward`` would do, when it is the same for
+        all neurons (else ``(None, None)``, and each neuron runs itself)."""
+        first = self.neurons[0]
+        kind = (first.fused, first.nonlin, first.activation)
+        for n in self.neurons:
+            if (n.fused, n.nonlin, n.activation) != kind or len(n.w) != nin:
+                return None, None
+        if not first.fused:
+            return None, None
+        if first.nonlin and first.activation == "relu" and fold_relu is not None:
+            return fold_relu, None
+        op = active_registry().get("weighted_sum")
+        if op.composite:
+            return None, None
+        return op, first.activation if first.nonlin else None
 
     def batch(self, X: Any) -> Value:
         """The whole layer on a batch of rows X (batch, nin), as one ``dense`` node.

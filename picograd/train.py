@@ -115,6 +115,7 @@ def train(model: MLP, X: Any, y: Any, *, steps: int = 100, loss: str = "hinge",
                                      "try a smaller learning rate")
         if callback is not None:
             callback(k, history)
+        del total  # free this step's graph before the next one is built (memory, gc)
     history.seconds = time.perf_counter() - start
     return history
 

@@ -20,7 +20,7 @@ import pytest
 from picograd import Op, Value, ops
 from picograd.active import active_registry
 from picograd.kernel import ZERO_SKIPPING
-from picograd.nn import MLP
+from picograd.nn import MLP, Layer
 
 SPECIAL = [0.0, -0.0, 1.5, -2.0, 1e-310, 1e308, math.inf, -math.inf, math.nan]
 
@@ -224,3 +224,81 @@ def test_fused_neurons_use_the_relu_variant_directly(registry):
     assert out.op.label == "weighted_sum(relu=False)"  # the linear output neuron
     hidden = out._prev[4:]  # b, w1..w3, then the hidden layer's three outputs
     assert [v.op.label for v in hidden] == ["weighted_sum(relu=True)"] * 3
+
+
+def _same_node(a: Value, b: Value) -> bool:
+    """Two nodes made the same way: the same op, the same input Values, the same number."""
+    return a.op is b.op and a._prev == b._prev and repr(a.data) == repr(b.data)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_a_layer_reads_its_input_once_and_makes_each_neurons_own_node(registry, activation):
+    """A fused layer runs its neurons through apply_each: the nodes, numbers and
+    gradients are those of each neuron called on its own."""
+    model = MLP(3, [5, 4, 1], seed=7, activation=activation)
+    x = [Value(0.5), Value(-1.25), Value(2.0)]
+    for layer in model.layers:
+        together = layer(x)
+        alone = [n(x) for n in layer.neurons]
+        together = together if isinstance(together, list) else [together]
+        assert len(together) == len(alone)
+        for t, a in zip(together, alone):
+            if activation == "relu" or not layer.neurons[0].nonlin:
+                assert _same_node(t, a)  # one weighted_sum node, relu folded in
+            else:  # weighted_sum, then tanh's node on it
+                assert t.op is a.op and _same_node(t._prev[0], a._prev[0])
+        x = alone
+    out = model([Value(0.5), Value(-1.25), Value(2.0)])
+    out.backward()
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad()
+    h = [Value(0.5), Value(-1.25), Value(2.0)]
+    for layer in model.layers:  # every neuron on its own
+        h = [n(h) for n in layer.neurons]
+    h[0].backward()
+    assert bits(grads) == bits([p.grad for p in model.parameters()])
+
+
+def test_a_layer_of_mixed_neurons_or_odd_inputs_runs_each_neuron(registry):
+    layer = Layer(2, 3, seed=1)
+    layer.neurons[1].activation = "tanh"  # one neuron of another kind
+    x = [Value(0.5), Value(1.5)]
+    out = layer(x)
+    assert [v.op.name for v in out] == ["weighted_sum", "tanh", "weighted_sum"]
+    alone = [n(x) for n in layer.neurons]
+    assert _same_node(out[0], alone[0]) and _same_node(out[2], alone[2])
+    assert _same_node(out[1]._prev[0], alone[1]._prev[0]) and out[1].data == alone[1].data
+    # plain numbers and a plain-number weight are lifted to constants, as apply does
+    layer = Layer(2, 2, seed=1)
+    plain = layer([0.5, 1.5])
+    assert [v.data for v in plain] == [n([0.5, 1.5]).data for n in layer.neurons]
+    with pytest.raises(ValueError, match=r"takes 2 inputs, got 3"):
+        layer([Value(1.0)] * 3)
+
+
+def test_a_plugin_weighted_sum_runs_per_neuron_and_its_failure_names_it(registry):
+    """An overriding weighted_sum (no relu folding then) gets every neuron's numbers;
+    an exception in it names the op and the plugin, as for any op."""
+    seen: list[int] = []
+
+    def fwd(b: float, *wx: float) -> float:
+        seen.append(len(wx))
+        if b > 100.0:
+            raise ValueError("bias too large")
+        n = len(wx) // 2
+        return b + sum(w * x for w, x in zip(wx[:n], wx[n:]))
+
+    def bwd(g: float, y: float, b: float, *wx: float) -> tuple:
+        n = len(wx) // 2
+        return (g, *[g * x for x in wx[n:]], *[g * w for w in wx[:n]])
+
+    registry.register_op(Op("weighted_sum", fwd, bwd, arity=None, samples=[(0.5, 1.0, 2.0)]),
+                         override=True)
+    layer = Layer(2, 3, seed=1)
+    out = layer([Value(0.5), Value(1.5)])
+    assert seen == [4, 4, 4] and [v.op.name for v in out] == ["relu"] * 3
+    layer.neurons[2].b.data = 1e3
+    with pytest.raises(ValueError, match="bias too large") as info:
+        layer([Value(0.5), Value(1.5)])
+    assert "weighted_sum" in str(info.value.__notes__) and "in-process" in \
+        str(info.value.__notes__)
