@@ -1,4 +1,5 @@
 """What a Value stores: a float, or a float64 numpy array; and the checks on the way in.
+Also what few Values have beside it (``more_of``).
 
 numpy is never imported here: a program that uses no array never pays for it.
 """
@@ -6,7 +7,10 @@ numpy is never imported here: a program that uses no array never pays for it.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import Value
 
 
 def is_array(x: Any) -> bool:
@@ -41,3 +45,18 @@ def ones_like(data: Any) -> Any:
     if data.__class__ is float or not is_array(data):
         return 1.0
     return sys.modules["numpy"].ones_like(data, dtype=float)
+
+
+def more_of(v: Value, key: str, default: Any = None) -> Any:
+    """What few Values have, in their one slot ``_more`` (a dict, set only when used):
+    a "label", micrograd's "op_text" and "backward" closure, a layer parameter's
+    "owner" (picograd/params.py). ``default`` when it is not set."""
+    more = getattr(v, "_more", None)  # (a slot never set: None)
+    return default if more is None else more.get(key, default)
+
+
+def set_more(v: Value, key: str, value: Any) -> None:
+    more = getattr(v, "_more", None)
+    if more is None:
+        v._more = more = {}
+    more[key] = value

@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from . import ops
-from .data import as_data, ones_like
+from .data import as_data, more_of, ones_like, set_more
 from .errors import OpError, add_note, op_note
 
 if TYPE_CHECKING:
@@ -60,11 +60,10 @@ class Value:
     """A node in the computation graph: a number, its gradient and how it was made."""
 
     # op: the op that made this node (None for a leaf). _a, _b: its inputs, read as
-    # ``_prev`` (see there). _label, _backward_fn and _op_text are set only when used;
-    # _owner only on a layer's parameters (picograd/params.py).
-    __slots__ = ("_data", "_grad", "requires_grad", "op", "_a", "_b", "_id",
-                 "_label", "_backward_fn", "_op_text", "_owner")
-    _owner: Any  # (declared for type checkers: a slot, set on parameters only)
+    # ``_prev`` (see there). _more: what few nodes have, set only when used (a dict:
+    # picograd/data.py). Eight slots make a Value 96 bytes (bench_memory.py); each more, 8.
+    __slots__ = ("_data", "_grad", "requires_grad", "op", "_a", "_b", "_id", "_more")
+    _more: dict[str, Any]  # (declared for type checkers)
 
     def __init__(self, data: Any, _children: Iterable[Value] = (), _op: str = "",
                  label: str = "", *, requires_grad: bool = True) -> None:
@@ -75,9 +74,9 @@ class Value:
         self._a, self._b = _slots_for(_children_of(_children))
         self._id = _next_id()
         if _op:
-            self._op_text = str(_op)
+            set_more(self, "op_text", str(_op))
         if label:
-            self._label = str(label)
+            set_more(self, "label", str(label))
 
     # ---- the operators: each is the registered op of that name ------------------------
     def __add__(self, other: Operand) -> Value:      return ops.add(self, other)
@@ -139,11 +138,11 @@ class Value:
     @property
     def label(self) -> str:
         """An optional name, shown by ``draw_dot``."""
-        return getattr(self, "_label", "")
+        return more_of(self, "label", "")
 
     @label.setter
     def label(self, text: str) -> None:
-        self._label = str(text)
+        set_more(self, "label", str(text))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -216,7 +215,7 @@ class Value:
         """micrograd's name for the op that made this node: '+', '*', '**2', 'ReLU', the
         op's name for the others, '' for a leaf. (The op itself is ``self.op``.)"""
         if self.op is None:
-            return getattr(self, "_op_text", "")
+            return more_of(self, "op_text", "")
         name = self.op.name
         if name == "pow" and not self._prev[1].requires_grad:
             return f"**{self._prev[1]._data:g}"  # micrograd: x**2 is the node '**2'
@@ -226,7 +225,7 @@ class Value:
     def _backward(self) -> Callable[[], None]:
         """micrograd's step at this node: add its share of the gradient into its inputs'
         ``.grad`` (the chain rule, once). A leaf's does nothing."""
-        fn = getattr(self, "_backward_fn", None)
+        fn = more_of(self, "backward")
         if fn is not None:
             return fn
         return _nothing if self.op is None else functools.partial(_chain_rule, self)
@@ -238,7 +237,7 @@ class Value:
                 f"this node was made by the registered op '{self.op.name}', and backward() "
                 f"runs that op's backward; give a _backward closure to a node you make with "
                 f"Value(data, (inputs...), 'name'), or register an op (picograd.register_op)")
-        self._backward_fn = fn
+        set_more(self, "backward", fn)
 
     # ---- backpropagation ------------------------------------------------------------------
     def backward(self, grad: Any = None, create_graph: bool = False) -> None:
@@ -271,7 +270,7 @@ class Value:
             for v in topo:  # the chain rule, one node at a time, outputs first
                 op = v.op
                 if op is None:  # a micrograd-style node: its own closure, if it was given one
-                    getattr(v, "_backward_fn", _nothing)()
+                    more_of(v, "backward", _nothing)()
                     continue
                 g = v._grad
                 if g.__class__ is float and (g == 0.0 or op.relu_output and v._data == 0.0

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import ops
 from .apply import constant
-from .data import as_data, ones_like
+from .data import as_data, more_of, ones_like
 from .engine import Value, _count_error, _differentiating, _short, _topological_order
 from .errors import OpError, add_note, op_note
 from .kernel import BoundOp
@@ -93,7 +93,7 @@ def gradients(root: Value, seed: Any = None) -> dict[Value, Value]:
         if g is None:
             continue
         if v.op is None:  # micrograd-style: its _backward closure works on floats only
-            if getattr(v, "_backward_fn", None) is not None:
+            if more_of(v, "backward") is not None:
                 raise TypeError(f"create_graph: the node {v!r} was made micrograd-style, "
                                 f"with a _backward closure on floats, which cannot be "
                                 f"differentiated again; build it from picograd ops ({HOW})")
@@ -187,7 +187,7 @@ def _in_arrays(x: Value, graph: Any) -> bool:
     """Whether x is a layer's parameter whose other side is in ``graph``: a scalar whose
     layer ran on a batch as W and b, or W or b of a layer whose scalars the graph used.
     Its gradient then comes (partly) from the other side (picograd/params.py)."""
-    owner = getattr(x, "_owner", None)
+    owner = more_of(x, "owner")
     if not isinstance(owner, LayerParameters) or owner.W is None:
         return False
     if x is owner.W or x is owner.b:

@@ -21,6 +21,7 @@ A layer's parameters are also two arrays, ``layer.W`` (nout, nin) and ``layer.b`
 
 from __future__ import annotations
 
+import operator
 import os
 import random
 import sys
@@ -120,7 +121,7 @@ class Neuron(Module):
         if self.fused:  # one node: b + w1 x1 + ... + wn xn
             act = ops.weighted_sum(self.b, *self.w, *x)
         else:  # micrograd's way: a node for every multiply and every add
-            act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+            act = sum(map(operator.mul, self.w, x), self.b)  # b + w1*x1 + w2*x2 + ...
         return getattr(ops, self.activation)(act) if self.nonlin else act
 
     def parameters(self) -> list[Value]:
@@ -185,12 +186,13 @@ class Layer(Module):
         applied after it: what ``Neuron._forward`` would do, when it is the same for
         all neurons (else ``(None, None)``, and each neuron runs itself)."""
         first = self.neurons[0]
-        kind = (first.fused, first.nonlin, first.activation)
-        for n in self.neurons:
-            if (n.fused, n.nonlin, n.activation) != kind or len(n.w) != nin:
-                return None, None
-        if not first.fused:
+        fused, nonlin, activation = first.fused, first.nonlin, first.activation
+        if not fused:
             return None, None
+        for n in self.neurons:  # (a subclass of Neuron may compute its own way)
+            if n.__class__ is not Neuron or n.fused is not fused or n.nonlin is not nonlin \
+                    or n.activation != activation or len(n.w) != nin:
+                return None, None
         if first.nonlin and first.activation == "relu" and fold_relu is not None:
             return fold_relu, None
         op = active_registry().get("weighted_sum")

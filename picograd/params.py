@@ -29,6 +29,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .data import more_of, set_more
 from .engine import Value
 
 _DATA, _GRAD = Value.__dict__["_data"], Value.__dict__["_grad"]  # the slots themselves
@@ -86,7 +87,7 @@ class Stale(Value):
 
 
 def _bring(v: Value) -> None:
-    owner = getattr(v, "_owner", None)
+    owner = more_of(v, "owner")
     if owner is not None:  # (None while copy.deepcopy restores v's slots)
         owner.bring(v)
 
@@ -102,7 +103,7 @@ class LayerParameters:
         self._held: list[Value] = []
         self._held_shape = (0, 0)
         for p in self.scalars():
-            p._owner = self
+            set_more(p, "owner", self)
 
     def scalars(self) -> list[Value]:
         """Every parameter as a scalar Value, in ``Layer.parameters()`` order."""
@@ -198,7 +199,7 @@ class LayerParameters:
             _GRAD.__set__(v, np.ascontiguousarray(grad[:, columns]))
             v.requires_grad = needs
         for p in scalars:
-            p._owner = self
+            set_more(p, "owner", self)
             _become(p, Stale)
         self._held = scalars  # the Values whose numbers the arrays now hold, and their shape
         self._held_shape = (nout, nin)
@@ -224,7 +225,7 @@ class LayerParameters:
                 _become(p, Value)
                 p._data, p._grad = x, g
         for v in (W, b):
-            v._owner = self
+            set_more(v, "owner", self)
             _become(v, Stale)
         self.live = "scalars"
 
@@ -278,7 +279,7 @@ def grouped(params: Iterable[Value]) -> tuple[list[LayerParameters], list[Value]
     layers: dict[int, LayerParameters] = {}
     counts: dict[int, int] = {}
     for p in params:
-        owner = getattr(p, "_owner", None)
+        owner = more_of(p, "owner")
         if isinstance(owner, LayerParameters):
             layers[id(owner)] = owner
             counts[id(owner)] = counts.get(id(owner), 0) + 1

@@ -51,3 +51,20 @@ def test_a_training_loop_does_not_grow(registry):
 def test_the_check_sees_a_leak(registry):
     kept: list = []
     assert growth(keep=kept) > 100 * BOUND  # 150 whole graphs kept alive
+
+
+def test_a_node_is_one_96_byte_object_whatever_it_was_given(registry):
+    """Eight slots: a label, micrograd's op text and closure, a parameter's layer all
+    share the one slot ``_more``, so an op node costs 96 bytes and its number."""
+    import sys
+
+    from picograd import Value
+
+    x = Value(1.5)
+    y = x * 2.0 + 1.0
+    assert sys.getsizeof(x) == sys.getsizeof(y) == 96
+    labelled = Value(2.0, (x,), "f", label="z")
+    labelled._backward = lambda: None
+    param = MLP(1, [1]).parameters()[0]  # knows its layer (picograd/params.py)
+    assert sys.getsizeof(labelled) == sys.getsizeof(param) == 96
+    assert (labelled.label, labelled._op) == ("z", "f")

@@ -20,7 +20,7 @@ import pytest
 from picograd import Op, Value, ops
 from picograd.active import active_registry
 from picograd.kernel import ZERO_SKIPPING
-from picograd.nn import MLP, Layer
+from picograd.nn import MLP, Layer, Neuron
 
 SPECIAL = [0.0, -0.0, 1.5, -2.0, 1e-310, 1e308, math.inf, -math.inf, math.nan]
 
@@ -274,6 +274,15 @@ def test_a_layer_of_mixed_neurons_or_odd_inputs_runs_each_neuron(registry):
     assert [v.data for v in plain] == [n([0.5, 1.5]).data for n in layer.neurons]
     with pytest.raises(ValueError, match=r"takes 2 inputs, got 3"):
         layer([Value(1.0)] * 3)
+
+    class Doubled(Neuron):  # a learner's own neuron computes its own way
+        def _forward(self, x, fold_relu):  # type: ignore[no-untyped-def]
+            return super()._forward(x, fold_relu) * 2.0
+
+    layer = Layer(2, 2, seed=1)
+    plain = [v.data for v in layer(x)]
+    layer.neurons[1].__class__ = Doubled
+    assert [v.data for v in layer(x)] == [plain[0], 2.0 * plain[1]]
 
 
 def test_a_plugin_weighted_sum_runs_per_neuron_and_its_failure_names_it(registry):
