@@ -68,3 +68,33 @@ def test_a_node_is_one_96_byte_object_whatever_it_was_given(registry):
     param = MLP(1, [1]).parameters()[0]  # knows its layer (picograd/params.py)
     assert sys.getsizeof(labelled) == sys.getsizeof(param) == 96
     assert (labelled.label, labelled._op) == ("z", "f")
+
+
+def test_train_holds_one_step_graph_at_a_time(registry):
+    """train() drops a step's graph before it builds the next: its peak memory is one
+    step's graph, not two (micrograd's loop keeps the old one until the new loss)."""
+    import numpy as np
+
+    from picograd.train import loss_and_accuracy, train
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+
+    def peak(fn) -> int:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            fn()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def one_step() -> None:
+        total, _ = loss_and_accuracy(MLP(2, [8, 8, 1], seed=0), X, y)
+        total.backward()
+
+    single = peak(one_step)
+    trained = peak(lambda: train(MLP(2, [8, 8, 1], seed=0), X, y, steps=4))
+    assert single > 50_000  # a graph worth measuring
+    assert trained < 1.4 * single, (trained, single)
