@@ -96,30 +96,32 @@ def apply(op: BoundOp, args: Sequence[Any], attrs: dict[str, Any]) -> Value:
     return node(op, y if y.__class__ is float else output(y, op), *args)
 
 
-def apply_each(op: BoundOp, heads: Sequence[Sequence[Value]],
-               tail: Sequence[Value]) -> list[Value]:
-    """``apply(op, (*head, *tail))`` for each head, reading ``tail``'s numbers once.
+def apply_each(op: BoundOp, heads: Sequence[Sequence[Value]], tail: Sequence[Value],
+               then: Callable[[Value], Value] | None = None) -> list[Value]:
+    """``apply(op, (*head, *tail))`` for each head, reading ``tail``'s numbers once;
+    ``then`` (an activation), if given, applied to each result before the next head.
 
     A layer's neurons all read the same input: each neuron is ``weighted_sum(b, *w,
     *x)`` with its own ``(b, *w)`` as head and the layer's ``x`` as tail. Reading and
     checking x once per layer instead of once per neuron is half of a fused neuron's
-    cost (bench_demo.py). The nodes are the ones ``apply`` makes.
+    cost (bench_demo.py). The nodes are the ones ``apply`` makes, in the same order.
     """
     tail_xs = [a._data for a in tail if a.__class__ is Value and a._data.__class__ is float]
-    if len(tail_xs) != len(tail) or op.arity is not None:  # (a variadic op, as weighted_sum)
-        return [apply(op, (*head, *tail), {}) for head in heads]
+    floats = len(tail_xs) == len(tail) and op.arity is None  # (variadic, as weighted_sum)
     forward, out = op.forward, []
     for head in heads:
         xs = [a._data for a in head if a.__class__ is Value and a._data.__class__ is float]
-        if len(xs) != len(head):  # not all Values holding floats: the general path
-            out.append(apply(op, (*head, *tail), {}))
-            continue
-        try:
-            y = forward(*xs, *tail_xs)
-        except Exception as e:
-            add_note(e, _failed(op, "forward", [*xs, *tail_xs]))
-            raise
-        out.append(node(op, y if y.__class__ is float else output(y, op), *head, *tail))
+        if not floats or len(xs) != len(head):  # not all Values holding floats: in general
+            y = apply(op, (*head, *tail), {})
+        else:
+            try:
+                number = forward(*xs, *tail_xs)
+            except Exception as e:
+                add_note(e, _failed(op, "forward", [*xs, *tail_xs]))
+                raise
+            y = node(op, number if number.__class__ is float else output(number, op),
+                     *head, *tail)
+        out.append(y if then is None else then(y))
     return out
 
 

@@ -56,7 +56,6 @@ def more_of(v: Value, key: str, default: Any = None) -> Any:
 
 
 def set_more(v: Value, key: str, value: Any) -> None:
+    """Set one of ``more_of``'s entries: in a new dict, as ``copy.copy(v)`` shares it."""
     more = getattr(v, "_more", None)
-    if more is None:
-        v._more = more = {}
-    more[key] = value
+    v._more = {key: value} if more is None else {**more, key: value}

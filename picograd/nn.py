@@ -176,9 +176,8 @@ class Layer(Module):
         if op is None:  # neurons of different kinds, or unfused: each on its own
             out = [n._forward(x, fold_relu) for n in self.neurons]
         else:  # one weighted_sum node per neuron, the input read once (apply_each)
-            out = apply_each(op, [(n.b, *n.w) for n in self.neurons], x)
-            if act is not None:
-                out = list(map(getattr(ops, act), out))
+            then = None if act is None else getattr(ops, act)  # each node's activation
+            out = apply_each(op, [(n.b, *n.w) for n in self.neurons], x, then)
         return out[0] if len(out) == 1 else out
 
     def _fused_op(self, nin: int, fold_relu: BoundOp | None) -> tuple[BoundOp | None, str | None]:

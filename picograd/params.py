@@ -103,6 +103,10 @@ class LayerParameters:
         self._held: list[Value] = []
         self._held_shape = (0, 0)
         for p in self.scalars():
+            if not isinstance(p, Value):
+                raise TypeError(f"a neuron's weights and bias must be Values, got "
+                                f"{type(p).__name__} {p!r} in {layer!r} (to change a "
+                                f"weight, set its .data)")
             set_more(p, "owner", self)
 
     def scalars(self) -> list[Value]:

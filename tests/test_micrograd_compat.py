@@ -150,6 +150,19 @@ def test_a_node_made_with_value_data_children_op(registry):
     assert (y.data, a.grad, b.grad) == (-6.0, -1.0, 2.0)
 
 
+def test_a_copied_node_has_its_own_label_and_closure(registry):
+    import copy
+
+    a = Value(2.0, label="a")
+    s = Value(a.data * 3.0, (a,), "times3")
+    s._backward = first = lambda: None
+    b, t = copy.copy(a), copy.copy(s)
+    b.label, t.label = "b", "t"
+    t._backward = second = lambda: None
+    assert (a.label, s.label, b.label, t.label) == ("a", "", "b", "t")
+    assert s._backward is first and t._backward is second and t._op == s._op == "times3"
+
+
 def test_a_node_without_a_closure_passes_nothing_on_as_in_micrograd(registry):
     a = Value(2.0)
     silent = Value(a.data * 10, (a,), "times10")  # no _backward given

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from picograd import Value, losses
-from picograd.nn import MLP
+from picograd.nn import MLP, Layer
 from picograd.optim import SGD, Adam
 from picograd.params import Parameters, Stale, grouped
 
@@ -366,3 +366,10 @@ def test_a_held_w_array_stays_the_layer_s(registry):
     model(X)
     held[0, 0] = 9.0
     assert model.layers[0].neurons[0].w[0].data == 9.0
+
+
+def test_a_weight_replaced_by_a_number_is_a_clear_error(registry):
+    layer = Layer(2, 2, seed=1)
+    layer.neurons[1].w[0] = 0.7  # micrograd code sets .data; a bare number is refused
+    with pytest.raises(TypeError, match=r"weights and bias must be Values, got float 0.7"):
+        layer([Value(1.0), Value(2.0)])

@@ -245,8 +245,9 @@ def test_a_layer_reads_its_input_once_and_makes_each_neurons_own_node(registry, 
         for t, a in zip(together, alone):
             if activation == "relu" or not layer.neurons[0].nonlin:
                 assert _same_node(t, a)  # one weighted_sum node, relu folded in
-            else:  # weighted_sum, then tanh's node on it
+            else:  # weighted_sum, then tanh's node on it, before the next neuron's
                 assert t.op is a.op and _same_node(t._prev[0], a._prev[0])
+                assert t._id == t._prev[0]._id + 1
         x = alone
     out = model([Value(0.5), Value(-1.25), Value(2.0)])
     out.backward()
@@ -306,6 +307,8 @@ def test_a_plugin_weighted_sum_runs_per_neuron_and_its_failure_names_it(registry
     layer = Layer(2, 3, seed=1)
     out = layer([Value(0.5), Value(1.5)])
     assert seen == [4, 4, 4] and [v.op.name for v in out] == ["relu"] * 3
+    # neuron by neuron, as each Neuron alone: its sum, then its relu, then the next one
+    assert [v._id - v._prev[0]._id for v in out] == [1, 1, 1]
     layer.neurons[2].b.data = 1e3
     with pytest.raises(ValueError, match="bias too large") as info:
         layer([Value(0.5), Value(1.5)])
