@@ -389,6 +389,11 @@ def step_autograd(shape, X, y):
     return step
 
 
+def _blocks(repeat: int, size: int = 5) -> list[int]:
+    """``repeat`` timed steps as blocks of at most ``size``."""
+    return [size] * (repeat // size) + ([repeat % size] if repeat % size else [])
+
+
 def sweep(args: argparse.Namespace) -> None:
     engines = [("picograd", step_picograd, None), ("numpy floor", step_floor, None),
                ("torch 1 thread", step_torch, "torch"), ("autograd", step_autograd, "autograd")]
@@ -406,16 +411,19 @@ def sweep(args: argparse.Namespace) -> None:
         shape = SHAPES[shape_name]
         for n in sizes:
             X, y = sweep_data(shape, n)
-            times = {}
-            for name, make, _ in engines:
-                step = make(shape, X, y)
-                step()  # warm up
-                best = float("inf")
-                for _ in range(args.repeat):
-                    t0 = time.perf_counter()
+            steps = {name: make(shape, X, y) for name, make, _ in engines}
+            best = dict.fromkeys(steps, float("inf"))
+            # The engines take turns, so the machine's load drifts alike for all, each
+            # running a block of steps after one untimed step: its caches warm, as in
+            # a training loop.
+            for block in _blocks(args.repeat):
+                for name, step in steps.items():
                     step()
-                    best = min(best, time.perf_counter() - t0)
-                times[name] = best * 1e3
+                    for _ in range(block):
+                        t0 = time.perf_counter()
+                        step()
+                        best[name] = min(best[name], time.perf_counter() - t0)
+            times = {name: t * 1e3 for name, t in best.items()}
             ratios = f"{times['picograd'] / times['numpy floor']:>15.1f}x"
             if "torch 1 thread" in times:
                 ratios += f" {times['picograd'] / times['torch 1 thread']:>14.2f}x"

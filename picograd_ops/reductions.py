@@ -25,7 +25,7 @@ def sum_array_bwd(g, y, x):
 def mean_array_fwd(x):
     if np.size(x) == 0:
         raise ValueError("the mean of an empty batch is undefined (it has no entries)")
-    return float(np.mean(x))
+    return float(np.add.reduce(x, None) / np.size(x))  # np.mean's sum and division, in C
 
 
 def mean_array_bwd(g, y, x):

@@ -282,13 +282,16 @@ def _probabilities(targets: Any, batch: tuple, k: int, logits: Any) -> np.ndarra
         _fail(TypeError(f"targets must be integer classes of shape {batch} or class "
                         f"probabilities of shape {(*batch, k)}, got {t.dtype} of shape "
                         f"{t.shape}"), logits, targets)
-    bad = (t < -k) | (t >= k)
-    if bad.any():
+    onehot = np.zeros((k, len(t)))  # rows (k, batch), returned as (batch, k): see _classes
+    try:  # (a class -k <= t < 0 counts from the end, as a Python index does)
+        onehot[t, np.arange(len(t))] = 1.0
+    except IndexError:
+        bad = (t < -k) | (t >= k)
         where = np.flatnonzero(bad)
         others = f"; {len(where)} of {t.size} entries fail" if len(where) > 1 else ""
         _fail(IndexError(f"target class {t[where[0]]} at entry [{where[0]}] is not one of "
                          f"the {k} logits{others}"), logits, targets)
-    return np.equal.outer(np.arange(k), t % k).astype(float).T  # (batch, k), rows (k, batch)
+    return onehot.T
 
 
 def _fail(e: Exception, logits: Any, targets: Any) -> NoReturn:
