@@ -177,8 +177,9 @@ def unbroadcast(g: Any, x: Any) -> Any:
     if x.__class__ is float:  # a number every sample used: the sum of their gradients
         return g if g.__class__ is float else float(np.sum(g))  # (dense sums them already)
     shape = np.shape(x)
-    if np.shape(g) == shape:
-        return np.asarray(g, dtype=float)
+    if np.shape(g) == shape:  # (most gradients: an array of x's shape, returned as it is)
+        return g if g.__class__ is np.ndarray and g.dtype == float else \
+            np.asarray(g, dtype=float)
     g = np.broadcast_to(g, np.broadcast_shapes(np.shape(g), shape))
     g = g.sum(axis=tuple(range(g.ndim - len(shape))))  # leading axes x never had
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)

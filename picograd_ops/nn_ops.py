@@ -138,13 +138,13 @@ def weighted_sum_array_bwd(g, y, b, *wx, relu=False):
 
 def _shapes(W, b, X) -> bool:
     """Whether this is a layer on a batch of rows (else: w x + b on numbers)."""
-    if np.ndim(W) < 2 and np.ndim(X) < 2:
+    w, x = np.shape(W), np.shape(X)
+    if len(w) < 2 and len(x) < 2:
         return False
-    if np.ndim(W) == 2 and np.ndim(X) == 2 and np.shape(b) in ((), np.shape(W)[:1]) and \
-            np.shape(X)[1] == np.shape(W)[1]:
+    if len(w) == len(x) == 2 and np.shape(b) in ((), w[:1]) and x[1] == w[1]:
         return True  # (a float b is every neuron's bias)
     raise ValueError(f"dense takes W (m, n), b (m,) and a batch of rows X (batch, n); got "
-                     f"W {np.shape(W)}, b {np.shape(b)}, X {np.shape(X)}")
+                     f"W {w}, b {np.shape(b)}, X {x}")
 
 
 def dense_fwd(W, b, X, relu=False):
