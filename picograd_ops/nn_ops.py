@@ -169,10 +169,14 @@ def dense_bwd(g, y, W, b, X, relu=False, needs_input_grad=None):
         g = _through_relu(g, y)
     if not _shapes(W, b, X):
         return g * X, g, g * W  # d/dw = x, d/db = 1, d/dx = w
+    # A product whose inner size is 1 is an outer product: broadcast, it is 2-4x faster
+    # than OpenBLAS's matmul (one row of X; one neuron, as a net's output layer).
     # dL/dX is a matrix product as large as the forward's: skipped when X is data.
-    gX = g @ W if needs_input_grad is None or needs_input_grad[2] else 0.0
+    if needs_input_grad is not None and not needs_input_grad[2]:
+        gX = 0.0
+    else:
+        gX = g * W if len(W) == 1 else g @ W
     gb = np.ones(len(g)) @ g  # the sum over the batch, as a product: 10x g.sum(axis=0)
-    # One row: G.T @ X is an outer product, 2x faster broadcast than as OpenBLAS's matmul
     gW = g.T * X if len(X) == 1 else g.T @ X
     return gW, gb, gX
 

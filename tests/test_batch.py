@@ -264,10 +264,11 @@ def test_dense_and_column_pass_the_checker(registry):
 
 
 @pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("nin, nout, batch", [(3, 2, 4), (3, 1, 4), (2, 3, 1)],
+                         ids=["layer", "one-neuron", "one-row"])  # (outer products)
 def test_dense_is_every_neurons_weighted_sum_and_its_gradients_match_finite_differences(
-        registry, relu):
+        registry, relu, nin, nout, batch):
     rng = np.random.default_rng(5)
-    nin, nout, batch = 3, 2, 4
     W0, b0 = rng.uniform(-1, 1, (nout, nin)), rng.uniform(-1, 1, nout)
     X0 = rng.normal(size=(batch, nin))
     R = rng.normal(size=(batch, nout))  # the loss sum(R * Y) weighs every output
