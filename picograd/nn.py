@@ -21,7 +21,7 @@ A layer's parameters are also two arrays, ``layer.W`` (nout, nin) and ``layer.b`
 
 from __future__ import annotations
 
-import operator
+import functools
 import os
 import random
 import sys
@@ -120,8 +120,9 @@ class Neuron(Module):
             return apply(fold_relu, (self.b, *self.w, *x), {})  # weighted_sum(..., relu=True)
         if self.fused:  # one node: b + w1 x1 + ... + wn xn
             act = ops.weighted_sum(self.b, *self.w, *x)
-        else:  # micrograd's way: a node for every multiply and every add
-            act = sum(map(operator.mul, self.w, x), self.b)  # b + w1*x1 + w2*x2 + ...
+        else:  # micrograd's way: a node for every multiply and every add, b + w1*x1 + ...
+            # (micrograd's sum(), calling the op table without the operators' own frames)
+            act = functools.reduce(ops.add, map(ops.mul, self.w, x), self.b)
         return getattr(ops, self.activation)(act) if self.nonlin else act
 
     def parameters(self) -> list[Value]:
