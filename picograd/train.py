@@ -99,7 +99,9 @@ def train(model: MLP, X: Any, y: Any, *, steps: int = 100, loss: str = "hinge",
     """Full-batch training, micrograd's loop: loss, zero_grad, backward, update.
 
     ``callback(k, history)`` runs after step k. A loss that becomes inf or NaN stops
-    training with a FloatingPointError.
+    training with a FloatingPointError. Each step runs with Python's cyclic garbage
+    collector held off and gives it back as it was (a step's graph has no cycles; see
+    ``_collector_paused``).
     """
     opt = optimizer if isinstance(optimizer, Optimizer) else make_optimizer(
         optimizer, model.parameters(), lr, steps, loss)
