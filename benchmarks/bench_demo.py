@@ -4,7 +4,8 @@
 
 The workload is micrograd's demo.ipynb: make_moons(100, noise=0.1), MLP(2, [16, 16, 1])
 with the same initial weights in both, hinge loss + 1e-4 L2, SGD with lr = 1.0 - 0.9 k/100,
-one scalar graph per sample. Python's garbage collector stays on, as users run it.
+one scalar graph per sample. Python's garbage collector stays on, as users run it;
+picograd's `train` and the minimal engine hold it off during each step (docs/speed.md).
 Each row is the best of its repeats (micrograd, at seconds per step, runs once by default).
 Before timing, the gradients of both engines at the same weights are compared.
 
@@ -22,6 +23,7 @@ import argparse
 import gc
 import random
 import time
+from contextlib import contextmanager
 from operator import mul
 
 SEED = 1337
@@ -152,17 +154,34 @@ def mini_loss(engine, layers, X, y):
     return engine.node(data + 1e-4 * reg, (*losses, *params), partials)
 
 
+@contextmanager
+def collector_held_off():
+    """A step with Python's cyclic collector off, as picograd.train.train runs its steps:
+    the minimal engine's steps get the same, so its ratio compares like with like (the
+    floor makes no graph, and micrograd runs as its users run it)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def mini_train(layers, X, y, steps):
     engine, params = MiniEngine(), mini_params(layers)
     for k in range(steps):
-        total = mini_loss(engine, layers, X, y)
-        for p in params:
-            p.grad = 0.0
-        engine.backward(total)
-        lr = 1.0 - 0.9 * k / 100
-        for p in params:
-            p.data -= lr * p.grad
-    return total.data
+        with collector_held_off():
+            total = mini_loss(engine, layers, X, y)
+            for p in params:
+                p.grad = 0.0
+            engine.backward(total)
+            lr = 1.0 - 0.9 * k / 100
+            for p in params:
+                p.data -= lr * p.grad
+            loss = total.data
+            del total
+    return loss
 
 
 # ---- the floor: the MLP's forward and backward written out by hand, no graph ------------

@@ -259,7 +259,7 @@ class Value:
             self.grad = seed
             return
         topo, leaves = _topological_order(self)
-        reached = topo + leaves  # (in creation order: a pass over them is faster so)
+        reached = topo + leaves  # (topo newest first: passes in that order are faster)
         before = [v._grad for v in reached]  # restored if anything fails
         finite = None  # whether every number in the graph is a finite float (once needed)
         v = self
@@ -354,6 +354,8 @@ def _topological_order(root: Value) -> tuple[list[Value], list[Value]]:
     """
     topo: list[Value] = [root]
     leaves: list[Value] = []
+    if root._a is None:  # a leaf: nothing below it
+        return topo, leaves
     seen = {root}
     for v in topo:  # the list grows as we walk it: a breadth-first gather
         a: Value = v._a  # type: ignore[assignment]  # (a node of topo: never None)

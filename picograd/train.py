@@ -132,10 +132,11 @@ def train(model: MLP, X: Any, y: Any, *, steps: int = 100, loss: str = "hinge",
 # it. Yet its automatic collections walk every live node, and a step's nodes live long
 # enough to reach the oldest generation, whose collections walk them again and again:
 # 40% of a fused=False step (64,000 nodes; docs/speed.md). So a step runs with the
-# collector off and turns it back on as the step ends, however it ends, unless the
-# program had turned it off itself. Threads training at once share one count: the
-# collector comes back when the last of them leaves its step. Cycles that other code
-# makes meanwhile are collected after the step, as usual.
+# collector off, and as the step ends, however it ends, it is put back as it was when
+# the step began. Threads training at once share one count: the collector comes back
+# when the last of them leaves its step. Cycles that other code makes meanwhile are
+# collected after that, as usual. (A program that switches the collector itself while
+# a step runs gets it back as it was at the step's start.)
 _pause_lock = threading.Lock()
 _pausing = 0  # steps running now, in all threads
 _resume = False  # whether the collector was on when the first of them began
@@ -144,18 +145,21 @@ _resume = False  # whether the collector was on when the first of them began
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     global _pausing, _resume
-    with _pause_lock:
-        if _pausing == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pausing += 1
+    counted = False
     try:
+        with _pause_lock:  # (no call between counting and noting it: Ctrl-C-safe)
+            if _pausing == 0:
+                _resume = gc.isenabled()
+            _pausing += 1
+            counted = True
+            gc.disable()
         yield
     finally:
-        with _pause_lock:
-            _pausing -= 1
-            if _pausing == 0 and _resume:
-                gc.enable()
+        if counted:
+            with _pause_lock:
+                _pausing -= 1
+                if _pausing == 0 and _resume:
+                    gc.enable()
 
 
 def accuracy(model: MLP, X: Any, y: Any) -> float:

@@ -466,3 +466,12 @@ def test_the_newton_example_finds_ln_2():
         assert len(lines) <= 10  # quadratic convergence: a handful of steps
         curvatures = [float(line.split()[-1]) for line in lines[1:-1]]
         assert curvatures[-1] == pytest.approx(2.0)  # f'' = e^x = 2 at the minimum
+
+
+def test_grad_of_a_leaf_is_one_for_itself_and_zero_for_others():
+    x, y = Value(3.0), Value(-2.0)
+    assert grad(x, x) == (1.0,)
+    assert grad(x, [x, y]) == (1.0, 0.0)
+    (d,) = grad(x, x, create_graph=True)
+    assert isinstance(d, Value) and d.data == 1.0
+    assert x.grad == 0.0 and y.grad == 0.0  # grad() changes no .grad

@@ -3,6 +3,7 @@ gives it back as it was: after every step, after a failure, and across threads."
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+import picograd.train as train_module
 from picograd.nn import MLP
 from picograd.optim import SGD
 from picograd.train import train
@@ -107,13 +109,18 @@ def test_threads_training_at_once_give_it_back_when_the_last_one_ends(collector_
     assert gc.isenabled()  # the last one's did
 
 
-def test_the_results_do_not_depend_on_it(collector_on: None) -> None:
+def test_the_results_do_not_depend_on_it(
+        collector_on: None, monkeypatch: pytest.MonkeyPatch) -> None:
     X, y = data()
     runs = []
-    for enabled in (True, False):
-        (gc.enable if enabled else gc.disable)()
+    for pause in (True, False):  # train as it is, and with the collector left running
+        if not pause:
+            monkeypatch.setattr(train_module, "_collector_paused", contextlib.nullcontext)
         model = MLP(2, [8, 1], seed=3, fused=False)
+        gc.collect()  # (counts from zero: what train allocates between steps is little)
+        collections = gc.get_stats()[0]["collections"]
         history = train(model, X, y, steps=4)
-        runs.append((history.loss, [p.data for p in model.parameters()]))
-    gc.enable()
-    assert runs[0] == runs[1]
+        ran = gc.get_stats()[0]["collections"] - collections
+        runs.append((history.loss, [p.data for p in model.parameters()], ran > 0))
+    assert runs[0][:2] == runs[1][:2]  # the same bits
+    assert runs[0][2] is False and runs[1][2] is True  # and the collector did run in one
