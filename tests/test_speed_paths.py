@@ -314,3 +314,30 @@ def test_a_plugin_weighted_sum_runs_per_neuron_and_its_failure_names_it(registry
         layer([Value(0.5), Value(1.5)])
     assert "weighted_sum" in str(info.value.__notes__) and "in-process" in \
         str(info.value.__notes__)
+
+
+def test_an_unfused_neuron_uses_overriding_mul_and_add(registry):
+    """fused=False builds micrograd's graph from the op table's mul and add: a plugin
+    that overrides them makes every one of its nodes, in micrograd's order."""
+    made: list[str] = []
+
+    def op(name: str, fn: Any, d: Any) -> Op:
+        def fwd(a: float, b: float) -> float:
+            made.append(name)
+            return fn(a, b)
+        return Op(name, fwd, d, arity=2, samples=[(0.5, 1.5)])
+
+    registry.register_op(op("mul", lambda a, b: a * b, lambda g, y, a, b: (g * b, g * a)),
+                         override=True)
+    registry.register_op(op("add", lambda a, b: a + b, lambda g, y, a, b: (g, g)),
+                         override=True)
+    n = Neuron(3, nonlin=False, fused=False, seed=2)
+    out = n([0.5, -1.0, 2.0])
+    assert made == ["mul", "add"] * 3  # b + w1 x1, + w2 x2, + w3 x3, as sum() adds them
+    assert out.op.provider == registry.get("add").provider != "picograd_ops"
+    expected = n.b.data
+    for w, x in zip(n.w, [0.5, -1.0, 2.0]):
+        expected = expected + w.data * x
+    assert out.data == expected
+    out.backward()
+    assert [w.grad for w in n.w] == [0.5, -1.0, 2.0] and n.b.grad == 1.0
