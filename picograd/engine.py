@@ -19,6 +19,7 @@ import functools
 import itertools
 import math
 import operator
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -325,9 +326,8 @@ def _chain_rule(v: Value) -> None:
         grads = op.backward(v._grad, v._data, *xs)  # type: ignore[misc]
     if grads.__class__ is not tuple or len(grads) != len(inputs):
         raise _count_error(op, len(inputs), grads)
-    if op.arrays:  # batch mode (numpy is loaded by now)
-        from .batch import add_gradients
-        return add_gradients(inputs, grads, v._grad)
+    if op.arrays:  # batch mode: picograd.batch made this variant, so it is loaded
+        return sys.modules["picograd.batch"].add_gradients(inputs, grads, v._grad)
     for p, gp in zip(inputs, grads):
         if p.requires_grad:
             p._grad = p._grad + gp

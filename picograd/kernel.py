@@ -137,7 +137,12 @@ def _relu_output(op: Op, attrs: Mapping[str, Any]) -> bool:
 
 
 def _skips_zero(op: Op, provider: str) -> bool:
-    return op.name in ZERO_SKIPPING and provider.partition(" ")[0] == DISTRIBUTION and \
+    return op.name in ZERO_SKIPPING and is_builtin(op, provider)
+
+
+def is_builtin(op: Op, provider: str) -> bool:
+    """Whether ``op`` is picograd_ops' own (not a plugin's op of the same name)."""
+    return provider.partition(" ")[0] == DISTRIBUTION and \
         getattr(op.backward, "__module__", "").startswith("picograd_ops")
 
 

@@ -430,3 +430,39 @@ def test_batch_mode_keeps_freed_memory_for_reuse_unless_told_not_to(monkeypatch)
     monkeypatch.setenv(KEEP_MEMORY_VAR, "1")
     glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
     assert keep_freed_memory() is glibc  # mallopt accepted both settings
+
+
+SPECIAL_FLOATS = [0.0, -0.0, 1.5, -2.0, 1e308, -1e308, math.inf, -math.inf, math.nan]
+
+
+@pytest.mark.parametrize("name", sorted(__import__("picograd.batch").batch.NEVER_REJECTS))
+def test_an_op_whose_numpy_forward_is_not_judged_takes_every_float(registry, name):
+    """picograd.batch.NEVER_REJECTS skips the finiteness check for these built-ins: their
+    scalar forward must take every float, and the numpy forward give the same numbers."""
+    from itertools import product
+
+    from picograd.kernel import is_builtin
+
+    op = registry.get(name)
+    assert is_builtin(op.op, op.provider)
+    arrays = op.for_arrays()
+    n = 2 if op.arity is None else op.arity  # sumsq: two inputs
+    for xs in product(SPECIAL_FLOATS, repeat=n):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no numpy warning either
+            scalar = op.forward(*xs)
+            shaped = [np.array([[x]]) if name == "column" else np.array([x]) for x in xs]
+            batch = arrays.forward(*shaped)
+        got = float(np.ravel(batch)[0])
+        # (the same number: numpy's tanh may differ from math's in the last bit)
+        assert math.isclose(got, scalar, rel_tol=1e-15) or math.isnan(got) and math.isnan(
+            scalar), (name, xs, got, scalar)
+
+
+def test_a_column_of_a_batch_with_a_nan_in_another_column(registry):
+    M = Value(np.array([[1.0, math.nan, -2.0], [2.0, 3.0, math.inf]]))
+    assert ops.column(M, index=2).data.tolist() == [-2.0, math.inf]
+    c = ops.column(M, index=0)
+    assert c.data.tolist() == [1.0, 2.0]
+    ops.sum(c).backward()
+    assert M.grad.tolist() == [[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
