@@ -257,8 +257,9 @@ def columns_grad_bwd(g, y, *cs):
 def column_array_bwd(g, y, M, index=0):
     if np.ndim(M) != 2:
         return (g,)
-    G = np.zeros_like(M)
-    G[:, index] = g  # only that column reached the output
+    # Only that column reached the output. (A net's one output: that is every column.)
+    G = np.empty_like(M) if M.shape[1] == 1 else np.zeros_like(M)
+    G[:, index] = g
     return (G,)
 
 
