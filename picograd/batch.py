@@ -106,9 +106,10 @@ def _never_rejects(op: Op, provider: str) -> bool:
 
 
 def quiet(fn: Callable) -> Callable:
-    """``fn`` without numpy's warnings on overflow (inf) and invalid results (NaN)."""
+    """``fn`` without numpy's warnings (or errors, whatever the program's np.seterr) on
+    overflow (inf), invalid results (NaN), division by zero and underflow."""
     def quieted(*args: Any, **kw: Any) -> Any:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(all="ignore"):
             return fn(*args, **kw)
 
     return quieted

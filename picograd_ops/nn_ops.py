@@ -229,6 +229,7 @@ def column_array_fwd(M, index=0):
 def column_grad_bwd(g, y, M, index=0):
     if np.ndim(M.data) != 2:
         return (g,)
+    index %= M.shape[1]  # column -1 is the last
     zeros = np.zeros(M.shape[0])
     if M.shape[1] == 1:  # (batch, 1): g beside zeros, times the weights (1, 0): exactly g
         return (F.dense(np.array([[1.0, 0.0]]), np.zeros(1), F.columns(g, zeros)),)

@@ -475,3 +475,12 @@ def test_grad_of_a_leaf_is_one_for_itself_and_zero_for_others():
     (d,) = grad(x, x, create_graph=True)
     assert isinstance(d, Value) and d.data == 1.0
     assert x.grad == 0.0 and y.grad == 0.0  # grad() changes no .grad
+
+
+@pytest.mark.parametrize("index", [0, 2, -1, -3])
+def test_a_column_s_gradient_on_values_is_backward_s(index):
+    M = Value(np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]))
+    out = F.sum(F.column(F.tanh(M), index=index))
+    (d,) = grad(out, M, create_graph=True)
+    out.backward()
+    assert np.allclose(d.data, M.grad) and np.count_nonzero(M.grad) == 2
