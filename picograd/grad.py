@@ -21,8 +21,9 @@ from typing import Any
 
 from . import ops
 from .apply import constant
+from .backward import _count_error, _short, _topological_order
 from .data import as_data, more_of, ones_like
-from .engine import Value, _count_error, _differentiating, _short, _topological_order
+from .engine import Value, _differentiating
 from .errors import OpError, add_note, op_note
 from .kernel import BoundOp
 from .params import LayerParameters
